@@ -1,0 +1,253 @@
+//! poolgate's configuration: one TOML file, every key documented in the README. Unknown keys
+//! are errors, and every error names the key and the line.
+
+mod ice;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+pub use ice::IceServer;
+
+use crate::signalling::{Keepalive, Limits, PoolMode};
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub pools: PoolsConfig,
+    pub limits: Limits,
+    pub keepalive: Keepalive,
+    pub ice_servers: Vec<IceServer>,
+    pub log: LogConfig,
+}
+
+/// `[server]`: the signalling and HTTP listener.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the signalling/HTTP listener (WebSocket `/ws`, socket.io, demo page).
+    pub listen: SocketAddr,
+    /// Directory served at `/` (the demo page). Relative paths are relative to the config file.
+    pub web_root: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            web_root: None,
+        }
+    }
+}
+
+/// `[pools]`: who creates pools.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolsConfig {
+    pub mode: PoolMode,
+    /// Operator pools created at start; they live until closed through the API.
+    pub create: Vec<String>,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter (`info`, `poolgate=debug,warn`, ...). `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+        }
+    }
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}:\n{message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Reads and validates a config file. Relative paths in it are made relative to its folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(root) = &config.server.web_root {
+            if root.is_relative() {
+                config.server.web_root = Some(base.join(root));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parses config text. The error text names the line, column and key at fault.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    /// Rules that span several keys.
+    fn validate(&self) -> Result<(), String> {
+        if self.keepalive.timeout_secs <= self.keepalive.interval_secs {
+            return Err(format!(
+                "keepalive.timeout_secs ({}) must be greater than keepalive.interval_secs ({}), \
+                 or every connection would time out between two pings",
+                self.keepalive.timeout_secs, self.keepalive.interval_secs
+            ));
+        }
+        if self.pools.create.len() > self.limits.max_pools {
+            return Err(format!(
+                "pools.create lists {} pools, more than limits.max_pools ({})",
+                self.pools.create.len(),
+                self.limits.max_pools
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(format!(
+                "log.level {:?} is not a valid filter: {e}",
+                self.log.level
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_means_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.pools.mode, PoolMode::Public);
+    }
+
+    #[test]
+    fn full_config_parses() {
+        let c = Config::parse(
+            r#"
+[server]
+listen = "0.0.0.0:9000"
+web_root = "web"
+
+[pools]
+mode = "private"
+create = ["lobby", "stage"]
+
+[limits]
+max_message_bytes = 1000
+max_endpoints_per_pool = 8
+max_pools = 10
+max_queued_messages = 50
+
+[keepalive]
+interval_secs = 5
+timeout_secs = 15
+
+[[ice_servers]]
+urls = "stun:stun.example.net:3478"
+
+[[ice_servers]]
+urls = ["turn:turn.example.net:3478?transport=udp", "turns:turn.example.net:5349"]
+username = "u"
+credential = "p"
+
+[log]
+level = "poolgate=debug,info"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.pools.mode, PoolMode::Private);
+        assert_eq!(c.pools.create, vec!["lobby", "stage"]);
+        assert_eq!(c.limits.max_endpoints_per_pool, 8);
+        assert_eq!(c.ice_servers.len(), 2);
+        assert_eq!(c.ice_servers[1].urls.len(), 2);
+        assert_eq!(c.keepalive.interval_secs, 5);
+    }
+
+    /// Each bad config fails with a message naming the key, and the line where it can.
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let cases = [
+            (
+                "[server]\nlisten = \"127.0.0.1:8080\"\nlsiten = 1\n",
+                &["line 3", "lsiten"][..],
+            ),
+            ("[server]\nlisten = \"nowhere\"\n", &["line 2", "listen"]),
+            (
+                "[pools]\nmode = \"secret\"\n",
+                &["line 2", "public", "private"],
+            ),
+            (
+                "[limits]\n\nmax_pools = 0\n",
+                &["line 3", "max_pools", "at least 1"],
+            ),
+            ("[limits]\nmax_pools = -1\n", &["line 2", "max_pools"]),
+            ("[bogus]\n", &["line 1", "bogus"]),
+            (
+                "[[ice_servers]]\nurls = \"http://x\"\n",
+                &["line 1", "stun:"],
+            ),
+            (
+                "[[ice_servers]]\nurls = \"turn:x:3478\"\n",
+                &["line 1", "username"],
+            ),
+            ("[[ice_servers]]\nurls = []\n", &["line 1", "at least one"]),
+            (
+                "[[ice_servers]]\nurls = \"stun:x\"\npassword = \"p\"\n",
+                &["password"],
+            ),
+            (
+                "[keepalive]\ninterval_secs = 10\ntimeout_secs = 5\n",
+                &["keepalive.timeout_secs"],
+            ),
+            ("[log]\nlevel = \"[[[\"\n", &["log.level"]),
+            ("server = 3\n", &["line 1", "server"]),
+        ];
+        for (text, needles) in cases {
+            let err = Config::parse(text).expect_err(text);
+            for n in needles {
+                assert!(err.contains(n), "error for {text:?} lacks {n:?}:\n{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn relative_web_root_is_relative_to_the_config_file() {
+        let dir = std::env::temp_dir().join(format!("poolgate-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.toml");
+        std::fs::write(&path, "[server]\nweb_root = \"site\"\n").unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.server.web_root, Some(dir.join("site")));
+        let missing = Config::load(&dir.join("none.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("none.toml"), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

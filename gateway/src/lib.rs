@@ -1,0 +1,9 @@
+//! poolgate: a plugin-based WebRTC media gateway that hosts and joins rtcpool pools.
+
+pub mod config;
+pub mod gateway;
+pub mod http;
+pub mod signalling;
+
+pub use config::Config;
+pub use gateway::Gateway;

@@ -1,0 +1,112 @@
+//! The `poolgate` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use poolgate::{Config, Gateway};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "poolgate",
+    version,
+    about = "A WebRTC media gateway for rtcpool pools"
+)]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, short, default_value = "config/poolgate.toml", global = true)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Run,
+    /// Check a configuration file and exit: 0 when valid, else the error naming key and line.
+    CheckConfig {
+        /// The file to check (defaults to --config).
+        path: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig { path }) => check_config(&path.unwrap_or(cli.config)),
+        Some(Command::Run) | None => match run(&cli.config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("poolgate: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(c) => {
+            println!(
+                "{}: OK (listen {}, pool mode {:?}, {} ICE servers)",
+                path.display(),
+                c.server.listen,
+                c.pools.mode,
+                c.ice_servers.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log.level))
+        .context("log.level")?;
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    tracing::info!(
+        "poolgate {} starting with {}",
+        env!("CARGO_PKG_VERSION"),
+        path.display()
+    );
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let gateway = Gateway::start(&config).await?;
+        if let Some(root) = &config.server.web_root {
+            tracing::info!(
+                "demo page: http://{}/ (from {})",
+                gateway.addr(),
+                root.display()
+            );
+        }
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing every connection (a second signal exits at once)");
+        tokio::select! {
+            _ = gateway.stop() => {}
+            _ = shutdown_signal() => {
+                tracing::warn!("second signal: exiting now");
+                std::process::exit(130);
+            }
+        }
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

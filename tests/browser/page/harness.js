@@ -1,0 +1,286 @@
+// Page side of the browser test driver: one rtcpool endpoint per page, controlled by
+// the Rust integration tests through driver.mjs evaluating `window.harness.*` calls.
+// Everything returned to the driver is plain JSON.
+import { Pool, signalling, media } from 'rtcpool';
+import { io } from 'socket.io-client';
+
+const JOIN_TIMEOUT_MS = 10000;
+// pyrtc's accept loop sometimes never answers an upgrade: give up on a socket that has
+// not opened by then and dial again.
+const WS_OPEN_TIMEOUT_MS = 1500;
+
+let pool = null;
+let signaller = null;
+let leaving = false;
+const raw = new Map(); // peer id -> RTCPeerConnection (rtcpool only exposes an unkeyed list)
+const channels = new Map(); // peer id -> [RTCDataChannel] (ours and theirs)
+const pongWaiters = new Map(); // `${peer}\n${text}` -> [resolve]
+const closed = [];
+const describes = [];
+const errors = [];
+const warnings = [];
+let stopped = false;
+let joinedPool = null;
+const trace = []; // signalling messages and connection state changes, for diagnosing failures
+const t0 = Date.now();
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const status = (text) => { document.getElementById('status').textContent = text; };
+
+function sameOrigin(path, scheme) {
+  const secure = location.protocol === 'https:';
+  return `${scheme}${secure ? 's' : ''}://${location.host}${path}`;
+}
+
+// The page learns ICE servers from the gateway; a static server (or pyrtc) has no such
+// endpoint, and loopback-only tests need none, so any failure means "no ICE servers".
+async function rtcConfig() {
+  try {
+    const res = await fetch('/rtc-config');
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const cfg = await res.json();
+    if (!Array.isArray(cfg.iceServers)) throw new Error('no iceServers array');
+    return cfg;
+  } catch (e) {
+    return { iceServers: [] };
+  }
+}
+
+async function openWebSocket(url, deadline) {
+  for (let attempt = 1; ; attempt++) {
+    const ws = new WebSocket(url);
+    const started = Date.now();
+    const opened = await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), WS_OPEN_TIMEOUT_MS);
+      ws.onopen = () => { clearTimeout(timer); resolve(true); };
+      ws.onclose = () => { clearTimeout(timer); resolve(false); };
+    });
+    ws.onopen = ws.onclose = null;
+    if (opened) return ws;
+    ws.close();
+    console.warn(`harness: WebSocket ${url} did not open (attempt ${attempt}), retrying`);
+    if (Date.now() >= deadline) {
+      throw new Error(`WebSocket ${url} did not open after ${attempt} attempts`);
+    }
+    // A refused connection fails at once; do not spin on it.
+    if (Date.now() - started < 200) await sleep(200);
+  }
+}
+
+function addChannel(peer, channel) {
+  if (!channels.has(peer)) channels.set(peer, []);
+  channels.get(peer).push(channel);
+  channel.addEventListener('message', (evt) => {
+    if (typeof evt.data !== 'string') return;
+    if (evt.data.startsWith('ping:')) {
+      channel.send('pong:' + evt.data.slice(5));
+    } else if (evt.data.startsWith('pong:')) {
+      const key = `${peer}\n${evt.data.slice(5)}`;
+      for (const resolve of pongWaiters.get(key) || []) resolve(true);
+      pongWaiters.delete(key);
+    }
+  });
+}
+
+function attachTrack(peer, track) {
+  let video = document.querySelector(`video[data-peer="${CSS.escape(peer)}"]`);
+  if (!video) {
+    video = document.createElement('video');
+    video.dataset.peer = peer;
+    video.muted = true; // muted so autoplay is allowed without a user gesture
+    video.autoplay = true;
+    video.playsInline = true;
+    video.srcObject = new MediaStream();
+    document.getElementById('media').appendChild(video);
+  }
+  video.srcObject.addTrack(track);
+  video.play().catch(() => {});
+}
+
+function listen(p) {
+  p.events.addEventListener('peer', (evt) => {
+    const conn = evt.detail.connection;
+    // Pool.connections and Pool._raw_connections are built from the same object in the
+    // same order, and the new connection is already in it when 'peer' fires.
+    const i = p.connections.indexOf(conn);
+    const pc = p._raw_connections[i];
+    raw.set(conn.id, pc);
+    const short = conn.id.slice(0, 8);
+    for (const prop of ['signalingState', 'connectionState', 'iceConnectionState']) {
+      pc.addEventListener(prop.toLowerCase() + 'change', () => note(`  ${short} ${prop}=${pc[prop]}`));
+    }
+    pc.addEventListener('negotiationneeded', () => note(`  ${short} negotiationneeded`));
+    addChannel(conn.id, conn.dataChannel('harness', {}, true));
+  });
+  p.events.addEventListener('datachannel', (evt) => addChannel(evt.connection, evt.channel));
+  p.events.addEventListener('track', (evt) => attachTrack(evt.connection, evt.track));
+  p.events.addEventListener('describe', (evt) => {
+    describes.push({ id: evt.detail.connection.id, description: evt.detail.description });
+  });
+  p.events.addEventListener('close', (evt) => {
+    // detail is the ManagedConnection that closed, or null when the whole pool closed.
+    const id = evt.detail && evt.detail.id;
+    if (id && !closed.includes(id)) closed.push(id);
+  });
+  p.events.addEventListener('stop', () => { stopped = true; });
+}
+
+// One short line per signalling message, e.g. "> rtc:sdp to=1a2b3c4d offer".
+function summarize(type, data) {
+  const ids = ['to', 'for', 'from', 'peer', 'id', 'client_id']
+    .filter((k) => typeof data[k] === 'string').map((k) => `${k}=${data[k].slice(0, 8)}`);
+  const extra = data.description && data.description.type ? [data.description.type]
+    : 'candidate' in data ? [data.candidate ? 'candidate' : 'end-of-candidates'] : [];
+  return [type, ...ids, ...extra].join(' ');
+}
+const note = (line) => trace.push(`${String(Date.now() - t0).padStart(6)} ${line}`);
+
+function watchSignalling(sig, transport) {
+  const t = sig.transceiver;
+  const send = t.send.bind(t);
+  t.send = (type, data) => { note('> ' + summarize(type, data)); send(type, data); };
+  for (const type of ['rtc:joined', 'rtc:peer', 'rtc:sdp', 'rtc:candidate', 'rtc:close',
+    'rtc:describe', 'rtc:stop', 'rtc:error']) {
+    t.addEventListener(type, (evt) => note('< ' + summarize(type, evt.detail || {})));
+  }
+  t.addEventListener('rtc:joined', (evt) => { joinedPool = evt.detail.pool; });
+  t.addEventListener('rtc:error', (evt) => errors.push(`rtc:error ${JSON.stringify(evt.detail)}`));
+  t.addEventListener('error', (evt) => errors.push(`${evt.detail.message}: ${evt.detail.data}`));
+  if (transport === 'ws') {
+    t.socket.addEventListener('close', (evt) => {
+      if (!leaving) errors.push(`signalling WebSocket closed (code ${evt.code})`);
+    });
+  } else {
+    t.socket.on('connect_error', (e) => errors.push(`socket.io connect_error: ${e.message}`));
+    t.socket.on('disconnect', (reason) => {
+      if (!leaving) errors.push(`socket.io disconnected: ${reason}`);
+    });
+  }
+}
+
+async function join({ transport = 'ws', pool: name, media: withMedia = false, url } = {}) {
+  if (pool) throw new Error('harness.join: this page already joined a pool');
+  if (transport !== 'ws' && transport !== 'socketio') {
+    throw new Error(`harness.join: unknown transport ${JSON.stringify(transport)}`);
+  }
+  const deadline = Date.now() + JOIN_TIMEOUT_MS;
+  const target = url || (transport === 'ws' ? sameOrigin('/ws', 'ws') : '(same origin)/socket.io/');
+  status(`connecting to ${target}`);
+
+  const work = (async () => {
+    const config = await rtcConfig();
+    if (transport === 'ws') {
+      signaller = new signalling.websocket(await openWebSocket(target, deadline));
+    } else {
+      // socket.io-client buffers emits until connected and reconnects by itself.
+      signaller = new signalling.socket.io(url ? io(url) : io());
+    }
+    watchSignalling(signaller, transport);
+    pool = new Pool(config, signaller);
+    window.harness.pool = pool; // for ad-hoc debugging from the driver
+    listen(pool);
+    if (withMedia) {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+      // Before join, so the tracks go to the first peers as they are created.
+      new media.ManagedStream(stream, pool);
+    }
+    const joined = new Promise((resolve) => pool.events.addEventListener('join', resolve, { once: true }));
+    pool.join(name);
+    await joined;
+    return pool.id;
+  })();
+
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(
+      `harness.join: not joined to pool ${JSON.stringify(name)} via ${transport} ${target} ` +
+      `within ${JOIN_TIMEOUT_MS / 1000} s` + (errors.length ? `; errors: ${errors.join('; ')}` : ''))),
+    Math.max(0, deadline - Date.now()));
+  });
+  try {
+    const id = await Promise.race([work, timeout]);
+    status(`joined as ${id} in pool ${joinedPool ?? name}`);
+    return id;
+  } catch (e) {
+    errors.push(String(e && e.message || e));
+    status(`error: ${e.message}`);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function state() {
+  const peers = pool ? pool.connections.map((conn) => {
+    const pc = raw.get(conn.id);
+    return {
+      id: conn.id,
+      description: conn.description ?? null,
+      connectionState: pc ? pc.connectionState : null,
+      iceConnectionState: pc ? pc.iceConnectionState : null,
+      signalingState: pc ? pc.signalingState : null,
+      channelsOpen: (channels.get(conn.id) || []).filter((c) => c.readyState === 'open').length,
+    };
+  }) : [];
+  return JSON.parse(JSON.stringify({
+    id: pool ? pool.id : null, pool: joinedPool, peers, closed, describes, stopped, errors, warnings,
+  }));
+}
+
+async function framesDecoded() {
+  const out = {};
+  for (const conn of pool ? pool.connections : []) {
+    const pc = raw.get(conn.id);
+    let total = 0;
+    if (pc) {
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'video') total += s.framesDecoded || 0;
+      });
+    }
+    out[conn.id] = total;
+  }
+  return out;
+}
+
+async function ping(peerId, text, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  // Channels open a little after the peer connection does; wait for one.
+  let channel;
+  while (!(channel = (channels.get(peerId) || []).find((c) => c.readyState === 'open'))) {
+    if (Date.now() >= deadline) throw new Error(`harness.ping: no open data channel to ${peerId}`);
+    await sleep(50);
+  }
+  const key = `${peerId}\n${text}`;
+  const pong = new Promise((resolve) => {
+    if (!pongWaiters.has(key)) pongWaiters.set(key, []);
+    pongWaiters.get(key).push(resolve);
+  });
+  channel.send('ping:' + text);
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`harness.ping: no pong:${text} from ${peerId}`)),
+      Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([pong, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function leave() {
+  if (!pool) return;
+  leaving = true;
+  pool.close();
+  status('left');
+}
+
+// rtcpool rejects addIceCandidate for candidates of an offer it ignored during glare,
+// and leaves that promise unhandled; that is expected noise, not a test failure.
+window.addEventListener('unhandledrejection', (evt) => {
+  const msg = `unhandled rejection: ${evt.reason && evt.reason.message || evt.reason}`;
+  (/addIceCandidate/.test(msg) ? warnings : errors).push(msg);
+});
+window.addEventListener('error', (evt) => errors.push(`uncaught: ${evt.message}`));
+
+window.harness = { join, state, framesDecoded, ping, leave, trace: () => trace.slice(), pool: null };

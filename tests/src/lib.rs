@@ -1,0 +1,8 @@
+//! Shared harness for poolgate's integration tests and benchmarks.
+//!
+//! Everything that does ICE (Chromium, webrtcbin) must run in a network namespace that has only
+//! `lo`, so no packet can leave the machine. [`namespace::enter_loopback_only`] re-executes the
+//! current program inside such a namespace before any test runs.
+
+pub mod namespace;
+pub mod signalling_load;
