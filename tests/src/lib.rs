@@ -4,5 +4,6 @@
 //! `lo`, so no packet can leave the machine. [`namespace::enter_loopback_only`] re-executes the
 //! current program inside such a namespace before any test runs.
 
+pub mod browser;
 pub mod namespace;
 pub mod signalling_load;

@@ -6,12 +6,15 @@ use std::process::Command;
 /// Set in the environment of the re-executed program, so it knows it is already isolated.
 const MARKER: &str = "POOLGATE_LOOPBACK_NAMESPACE";
 
-/// Network interfaces visible to this process, from `/sys/class/net`.
+/// Network interfaces of this process's network namespace, from `/proc/self/net/dev`
+/// (`/sys/class/net` would show the namespace that mounted /sys, not ours).
 pub fn interfaces() -> Vec<String> {
-    std::fs::read_dir("/sys/class/net")
-        .map(|dir| {
-            dir.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
+    std::fs::read_to_string("/proc/self/net/dev")
+        .map(|text| {
+            text.lines()
+                .skip(2)
+                .filter_map(|l| l.split(':').next())
+                .map(|name| name.trim().to_string())
                 .collect()
         })
         .unwrap_or_default()

@@ -19,30 +19,25 @@ pub fn all(site: Site) -> impl Filter<Extract = (impl Reply,), Error = Rejection
     rtc_config.or(signalling).or(web(site))
 }
 
-/// The demo page. Without a built page, `/` explains how to build it instead of a bare 404.
-fn web(site: Site) -> warp::filters::BoxedFilter<(Box<dyn Reply>,)> {
-    match site.web_root {
-        Some(root) if root.join("index.html").is_file() => warp::get()
-            .and(warp::fs::dir(root))
-            .map(|f| Box::new(f) as Box<dyn Reply>)
+/// The demo page and its assets. When `/` has no page to show, it says how to build one
+/// instead of a bare 404.
+fn web(site: Site) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let root = site.web_root;
+    let files = match &root {
+        Some(dir) => warp::get().and(warp::fs::dir(dir.clone())).boxed(),
+        None => warp::any()
+            .and_then(|| async { Err::<warp::fs::File, _>(warp::reject::not_found()) })
             .boxed(),
-        root => {
-            let message = match root {
-                Some(r) => format!(
-                    "The demo page is not built: {} has no index.html. Run `make web`.\n",
-                    r.display()
-                ),
-                None => "No demo page configured (server.web_root).\n".to_string(),
-            };
-            warp::get()
-                .and(warp::path::end())
-                .map(move || {
-                    Box::new(warp::reply::with_status(
-                        message.clone(),
-                        StatusCode::SERVICE_UNAVAILABLE,
-                    )) as Box<dyn Reply>
-                })
-                .boxed()
-        }
-    }
+    };
+    let message = match &root {
+        Some(r) => format!(
+            "The demo page is not built: {} has no index.html. Run `make web`.\n",
+            r.display()
+        ),
+        None => "No demo page configured (server.web_root).\n".to_string(),
+    };
+    let missing = warp::get()
+        .and(warp::path::end())
+        .map(move || warp::reply::with_status(message.clone(), StatusCode::SERVICE_UNAVAILABLE));
+    files.or(missing)
 }

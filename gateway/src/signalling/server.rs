@@ -91,11 +91,13 @@ impl PoolServer {
 
     /// A raw-WebSocket text frame from a client.
     pub fn receive_frame(&self, id: EndpointId, text: &str) {
+        tracing::trace!(endpoint = %id, bytes = text.len(), "received a frame");
         self.run(|r| r.receive_frame(id, text));
     }
 
     /// A socket.io event from a client.
     pub fn receive_event(&self, id: EndpointId, event: &str, data: Value) {
+        tracing::trace!(endpoint = %id, event, "received");
         let size = serde_json::to_string(&data).map(|s| s.len()).unwrap_or(0);
         self.run(|r| r.receive_event(id, event, data, size));
     }
@@ -211,6 +213,23 @@ fn dispatch(state: &mut State, out: Vec<Output>) {
                     let Some(link) = state.links.get(&to) else {
                         continue;
                     };
+                    if tracing::enabled!(tracing::Level::TRACE) {
+                        let detail = match &message {
+                            ServerMessage::Sdp { peer, description } => {
+                                format!("{} from {peer}", description.kind.as_str())
+                            }
+                            ServerMessage::Candidate { from, candidate } => format!(
+                                "{} from {from}",
+                                if candidate.is_some() {
+                                    "candidate"
+                                } else {
+                                    "end-of-candidates"
+                                }
+                            ),
+                            _ => String::new(),
+                        };
+                        tracing::trace!(endpoint = %to, event = message.event_type(), %detail, "queued");
+                    }
                     match link.tx.try_send(Delivery::Message(message)) {
                         Ok(()) => {}
                         Err(mpsc::error::TrySendError::Full(_)) => slow.push(to),

@@ -22,12 +22,15 @@ pub fn layer(server: PoolServer, keepalive: Keepalive) -> SocketIoLayer {
         .max_payload(max.saturating_mul(4).max(1 << 20) as u64)
         .build_layer();
     io.ns("/", move |socket: SocketRef| {
-        on_connect(socket, server.clone())
+        // Done before returning, so the handlers exist before the socket's first message is
+        // dispatched (socketioxide spawns the returned future).
+        on_connect(socket, server.clone());
+        std::future::ready(())
     });
     layer
 }
 
-async fn on_connect(socket: SocketRef, server: PoolServer) {
+fn on_connect(socket: SocketRef, server: PoolServer) {
     let mut connection = server.connect("socket.io");
     let id = connection.id();
 

@@ -97,6 +97,28 @@ function attachTrack(peer, track) {
   video.play().catch(() => {});
 }
 
+// Chromium sometimes never gathers a single candidate when the polite end rolls back
+// its own offer while that offer is still being applied. rtcpool makes both ends offer
+// at once on every join (both add tracks on 'peer'), so this glare is routine. ICE then
+// stays 'new' for good, and rtcpool's own recovery (restartIce on 'failed') never fires.
+// Only the stuck end acts, so the restart does not collide with an offer from the peer.
+const GATHER_STUCK_MS = 3000;
+function unstickGathering(peer, pc) {
+  let since = Date.now();
+  let candidates = 0;
+  pc.addEventListener('icecandidate', (evt) => { if (evt.candidate) candidates++; });
+  pc.addEventListener('signalingstatechange', () => { since = Date.now(); candidates = 0; });
+  const timer = setInterval(() => {
+    if (pc.signalingState === 'closed') { clearInterval(timer); return; }
+    if (pc.signalingState !== 'stable' || pc.iceGatheringState !== 'gathering' ||
+        candidates > 0 || Date.now() - since < GATHER_STUCK_MS) return;
+    warnings.push(`restartIce toward ${peer}: no ICE candidate gathered in ${GATHER_STUCK_MS} ms`);
+    note(`  ${peer.slice(0, 8)} gathering stuck: restartIce()`);
+    since = Date.now();
+    pc.restartIce();
+  }, 500);
+}
+
 function listen(p) {
   p.events.addEventListener('peer', (evt) => {
     const conn = evt.detail.connection;
@@ -110,6 +132,7 @@ function listen(p) {
       pc.addEventListener(prop.toLowerCase() + 'change', () => note(`  ${short} ${prop}=${pc[prop]}`));
     }
     pc.addEventListener('negotiationneeded', () => note(`  ${short} negotiationneeded`));
+    unstickGathering(conn.id, pc);
     addChannel(conn.id, conn.dataChannel('harness', {}, true));
   });
   p.events.addEventListener('datachannel', (evt) => addChannel(evt.connection, evt.channel));

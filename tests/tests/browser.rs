@@ -1,0 +1,211 @@
+//! Real browsers meet through poolgate: headless Chromium pages running the real `rtcpool`
+//! 3.0.2 bundle join one pool over raw WebSocket and over socket.io, connect in a mesh, decode
+//! each other's fake-camera video and exchange data-channel messages; leaving and descriptions
+//! reach everyone.
+//!
+//! The whole test binary re-executes itself in a network namespace that has only `lo`, so
+//! Chromium's ICE traffic cannot leave the machine.
+
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context};
+use libtest_mimic::{Arguments, Trial};
+use poolgate::signalling::EndpointId;
+use poolgate::{Config, Gateway};
+use poolgate_tests::browser::{harness_web_root, Browser};
+use poolgate_tests::namespace;
+use serde_json::{json, Value};
+
+/// Generous bounds for a loaded 2-core CI machine: they bound a hang, they measure nothing.
+const CONNECT_LIMIT: Duration = Duration::from_secs(45);
+const MESSAGE_LIMIT: Duration = Duration::from_secs(20);
+
+fn main() {
+    namespace::enter_loopback_only();
+    // RUST_LOG=poolgate=trace shows every signalling message the server routes.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let mut args = Arguments::from_args();
+    // Each test drives several Chromium pages; running them one at a time keeps 2 cores sane.
+    args.test_threads = Some(1);
+    let trials = vec![
+        Trial::test("three_browsers_mesh_over_websocket", || {
+            run(mesh_scenario("ws"))
+        }),
+        Trial::test("three_browsers_mesh_over_socketio", || {
+            run(mesh_scenario("socketio"))
+        }),
+    ];
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn run(
+    scenario: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> Result<(), libtest_mimic::Failed> {
+    assert!(
+        namespace::is_loopback_only(),
+        "not in a loopback-only namespace"
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime
+        .block_on(scenario)
+        .map_err(|e| format!("{e:#}").into())
+}
+
+async fn start_gateway() -> anyhow::Result<Gateway> {
+    let web_root = harness_web_root()?;
+    let config = Config::parse(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nweb_root = {:?}\n",
+        web_root.display().to_string()
+    ))
+    .map_err(anyhow::Error::msg)?;
+    Gateway::start(&config).await
+}
+
+/// Joins `page` to `pool` and returns its endpoint id.
+async fn join(b: &mut Browser, page: &str, transport: &str, pool: &str) -> anyhow::Result<String> {
+    let id = b
+        .eval(
+            page,
+            &format!("harness.join({{transport: {transport:?}, pool: {pool:?}, media: true}})"),
+        )
+        .await?;
+    id.as_str()
+        .map(str::to_string)
+        .with_context(|| format!("harness.join returned {id}"))
+}
+
+/// The peer entry for `peer` in `page`'s state.
+fn peer<'a>(state: &'a Value, peer: &str) -> Option<&'a Value> {
+    state["peers"]
+        .as_array()?
+        .iter()
+        .find(|p| p["id"].as_str() == Some(peer))
+}
+
+async fn mesh_scenario(transport: &'static str) -> anyhow::Result<()> {
+    let gateway = start_gateway().await?;
+    let url = format!("http://{}/harness.html", gateway.addr());
+    let mut b = Browser::launch().await?;
+    let pages = ["a", "b", "c"];
+    let mut ids = Vec::new();
+    for page in pages {
+        b.open(page, &url).await?;
+        ids.push(join(&mut b, page, transport, "mesh").await?);
+    }
+    ensure!(
+        gateway.pools().pool("mesh").map(|p| p.endpoints.len()) == Some(3),
+        "the pool server does not hold the three pages"
+    );
+
+    // Every pair connects and decodes the other's fake-camera video.
+    for (i, page) in pages.iter().enumerate() {
+        let others: Vec<&String> = ids
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, id)| id)
+            .collect();
+        let connected = b
+            .wait_for(page, "harness.state()", CONNECT_LIMIT, |s| {
+                others
+                    .iter()
+                    .all(|o| peer(s, o).is_some_and(|p| p["connectionState"] == "connected"))
+            })
+            .await;
+        if let Err(e) = connected {
+            let trace = b.eval(page, "harness.trace()").await.unwrap_or_default();
+            return Err(e.context(format!(
+                "peer connections; signalling trace of {page}: {trace:#}"
+            )));
+        }
+        b.wait_for(page, "harness.framesDecoded()", CONNECT_LIMIT, |f| {
+            others
+                .iter()
+                .all(|o| f[o.as_str()].as_u64().unwrap_or(0) > 0)
+        })
+        .await
+        .context("decoding video")?;
+    }
+
+    // A data-channel message goes round trip between every pair, in both directions.
+    for (i, page) in pages.iter().enumerate() {
+        for (j, other) in ids.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let text = format!("{page}-to-{}", pages[j]);
+            let ok = b
+                .eval(
+                    page,
+                    &format!(
+                        "harness.ping({other:?}, {text:?}, {})",
+                        MESSAGE_LIMIT.as_millis()
+                    ),
+                )
+                .await?;
+            ensure!(ok == json!(true), "ping {text} returned {ok}");
+        }
+    }
+
+    // A description set through the library API reaches every other page...
+    let a_id = EndpointId(uuid::Uuid::parse_str(&ids[0])?);
+    let description = json!({"name": "alice", "role": "presenter"});
+    gateway
+        .pools()
+        .set_description(a_id, Some(description.clone()))?;
+    for page in ["b", "c"] {
+        b.wait_for(page, "harness.state()", MESSAGE_LIMIT, |s| {
+            peer(s, &ids[0]).is_some_and(|p| p["description"] == description)
+        })
+        .await
+        .context("rtc:describe")?;
+    }
+    // ...and a page that joins later.
+    b.open("d", &url).await?;
+    let d_id = join(&mut b, "d", transport, "mesh").await?;
+    let state = b.eval("d", "harness.state()").await?;
+    ensure!(
+        peer(&state, &ids[0]).is_some_and(|p| p["description"] == description),
+        "late joiner does not see the description from rtc:joined: {state}"
+    );
+    ensure!(
+        peer(&state, &ids[1]).is_some_and(|p| p["description"].is_null()),
+        "an endpoint without description must have null: {state}"
+    );
+
+    // A page that leaves is reported to the others (rtc:close).
+    b.eval("c", "harness.leave()").await?;
+    for page in ["a", "b", "d"] {
+        b.wait_for(page, "harness.state()", MESSAGE_LIMIT, |s| {
+            s["closed"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|x| x.as_str() == Some(ids[2].as_str())))
+        })
+        .await
+        .context("rtc:close")?;
+    }
+    // Closing the page itself (not just leaving) also frees its endpoint.
+    b.close("d").await?;
+    let deadline = tokio::time::Instant::now() + MESSAGE_LIMIT;
+    loop {
+        let members: Vec<String> = gateway
+            .pools()
+            .pool("mesh")
+            .map(|p| p.endpoints.iter().map(|e| e.id.to_string()).collect())
+            .unwrap_or_default();
+        if members == ids[..2] {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("pool members after c left and d closed: {members:?} (d was {d_id})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    b.quit().await?;
+    gateway.stop().await;
+    Ok(())
+}
