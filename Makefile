@@ -16,7 +16,8 @@ run: deps build web
 	./target/release/poolgate --config $(CONFIG)
 
 test: deps-test lint build web
-	$(CARGO) test --workspace --release
+	$(CARGO) test --workspace --release 2>&1 | tee target/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "summary: %d passed, %d failed\n", p, f}' target/test.log
 
 bench: deps-bench build
 	@test -x .venv/bench/bin/python || { python3 -m venv .venv/bench && .venv/bench/bin/pip install --quiet pyrtc==2.0.2 wsproto; }
@@ -31,7 +32,7 @@ web: gateway/web/dist/index.html tests/browser/dist/harness.html
 gateway/web/dist/index.html: gateway/web/package.json gateway/web/package-lock.json $(wildcard gateway/web/src/* gateway/web/*.html gateway/web/*.css)
 	cd gateway/web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
-tests/browser/dist/harness.html: tests/browser/package.json tests/browser/package-lock.json $(wildcard tests/browser/page/*)
+tests/browser/dist/harness.html: tests/browser/package.json tests/browser/package-lock.json $(wildcard tests/browser/page/*) gateway/web/src/glare-shim.js
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 lint: cargo-check

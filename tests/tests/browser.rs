@@ -37,6 +37,7 @@ fn main() {
         Trial::test("three_browsers_mesh_over_socketio", || {
             run(mesh_scenario("socketio"))
         }),
+        Trial::test("demo_page_tabs_see_each_other", || run(demo_scenario())),
     ];
     libtest_mimic::run(&args, trials).exit();
 }
@@ -55,7 +56,10 @@ fn run(
 }
 
 async fn start_gateway() -> anyhow::Result<Gateway> {
-    let web_root = harness_web_root()?;
+    start_gateway_serving(harness_web_root()?).await
+}
+
+async fn start_gateway_serving(web_root: std::path::PathBuf) -> anyhow::Result<Gateway> {
     let config = Config::parse(&format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nweb_root = {:?}\n",
         web_root.display().to_string()
@@ -204,6 +208,78 @@ async fn mesh_scenario(transport: &'static str) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    b.quit().await?;
+    gateway.stop().await;
+    Ok(())
+}
+
+/// What a newcomer sees after `make run`: two tabs of the demo page (one over raw WebSocket,
+/// one over socket.io) show each other's camera, descriptions and chat.
+async fn demo_scenario() -> anyhow::Result<()> {
+    let web_root = poolgate_tests::browser::repo_root().join("gateway/web/dist");
+    ensure!(
+        web_root.join("index.html").is_file(),
+        "demo page not built: run `make web`"
+    );
+    let gateway = start_gateway_serving(web_root).await?;
+    let mut b = Browser::launch().await?;
+    let base = format!("http://{}/?pool=demo-e2e", gateway.addr());
+    b.open("d1", &base).await?;
+    b.open("d2", &format!("{base}&transport=socketio")).await?;
+
+    // Each tab shows one remote tile whose video plays with real frames.
+    let playing = "(() => { const v = [...document.querySelectorAll('.tile.remote video')]; \
+        return v.map(x => ({w: x.videoWidth, t: x.currentTime})); })()";
+    for page in ["d1", "d2"] {
+        b.wait_for(page, playing, CONNECT_LIMIT, |v| {
+            v.as_array().is_some_and(|tiles| {
+                tiles.len() == 1
+                    && tiles[0]["w"].as_u64().unwrap_or(0) > 0
+                    && tiles[0]["t"].as_f64().unwrap_or(0.0) > 0.0
+            })
+        })
+        .await
+        .context("remote video tile")?;
+    }
+
+    // The operator describes d1's endpoint (the first to join): d2's tile shows it.
+    let members = gateway
+        .pools()
+        .pool("demo-e2e")
+        .context("pool demo-e2e")?
+        .endpoints;
+    ensure!(members.len() == 2, "pool members: {members:?}");
+    gateway
+        .pools()
+        .set_description(members[0].id, Some(json!({"name": "front desk"})))?;
+    b.wait_for(
+        "d2",
+        "document.querySelector('.tile.remote .desc').textContent",
+        MESSAGE_LIMIT,
+        |t| t.as_str().is_some_and(|t| t.contains("front desk")),
+    )
+    .await
+    .context("description shown on the tile")?;
+
+    // Chat from one tab appears in the other.
+    b.wait_for(
+        "d1",
+        "(() => { const f = document.getElementById('chat-form'); f.text.value = 'hello from d1'; \
+         f.requestSubmit(); return document.getElementById('chat-log').textContent; })()",
+        MESSAGE_LIMIT,
+        |t| t.as_str().is_some_and(|t| t.contains("hello from d1")),
+    )
+    .await
+    .context("chat echo in the sender's own log")?;
+    b.wait_for(
+        "d2",
+        "document.getElementById('chat-log').textContent",
+        MESSAGE_LIMIT,
+        |t| t.as_str().is_some_and(|t| t.contains("hello from d1")),
+    )
+    .await
+    .context("chat message received")?;
 
     b.quit().await?;
     gateway.stop().await;

@@ -366,14 +366,17 @@ mod tests {
         let server = PoolServer::new(PoolMode::Public, limits);
         let mut slow = server.join_local("room");
         let fast = server.join_local("room");
-        // The slow endpoint never reads: rtc:joined, rtc:peer, then the candidates pile up.
-        for _ in 0..10 {
+        // The slow endpoint never reads: rtc:joined, rtc:peer and two candidates fill its queue;
+        // the third candidate overflows it.
+        for _ in 0..3 {
             fast.send(ClientMessage::Candidate {
                 to: slow.id(),
                 candidate: None,
             });
         }
-        assert_eq!(server.pool("room").unwrap().endpoints.len(), 1);
+        let members = server.pool("room").unwrap().endpoints;
+        assert_eq!(members.len(), 1);
+        assert_eq!(members[0].id, fast.id());
         // Its queue ends (after what it already held): the transport then closes the socket.
         let mut n = 0;
         while slow.recv().await.is_some() {

@@ -2,6 +2,10 @@
 // to every peer, shows each remote endpoint in a tile, and chats over data channels.
 import { Pool, signalling, media } from 'rtcpool';
 import { io } from 'socket.io-client';
+import { installGlareShim } from './glare-shim.js';
+
+// Without it, Chromium connections in pools of three or more often never connect.
+installGlareShim();
 
 const params = new URLSearchParams(location.search);
 const poolName = params.get('pool') || 'demo';
@@ -130,11 +134,33 @@ function sendChat(text) {
   chatLine(pool && pool.id ? `me (${pool.id})` : 'me', sent ? text : `${text}  [nobody to send to]`);
 }
 
+// 'peer' events before 'join' are for endpoints already in the pool, which offer to us (we
+// are the polite end). Opening our chat channel at once would make us offer too; when that
+// offer is rolled back, Chromium rejects the answer's data section if our offer carried it
+// at another position (as it does when we send no media), and chat never works. So toward
+// those peers, open the channel after the first offer/answer exchange (or after 2 s).
+function afterFirstExchange(pc, fn) {
+  let done = false;
+  const go = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    pc.removeEventListener('signalingstatechange', check);
+    if (pc.signalingState !== 'closed') fn();
+  };
+  const check = () => { if (pc.signalingState === 'stable' && pc.currentRemoteDescription) go(); };
+  const timer = setTimeout(go, 2000);
+  pc.addEventListener('signalingstatechange', check);
+}
+
 function listen(p, sig) {
+  let joined = false;
   p.events.addEventListener('peer', (evt) => {
     const conn = evt.detail.connection;
     tileFor(conn.id);
-    addChatChannel(conn.id, conn.dataChannel('chat', {}, true));
+    const open = () => addChatChannel(conn.id, conn.dataChannel('chat', {}, true));
+    // Pool.connections and Pool._raw_connections list the same connections in one order.
+    if (joined) open(); else afterFirstExchange(p._raw_connections[p.connections.indexOf(conn)], open);
   });
   p.events.addEventListener('track', (evt) => addTrack(evt.connection, evt.track));
   p.events.addEventListener('datachannel', (evt) => {
@@ -151,6 +177,9 @@ function listen(p, sig) {
   });
   p.events.addEventListener('stop', () => { stopped = true; fail('the server closed the pool'); });
   p.events.addEventListener('join', () => {
+    joined = true;
+    const you = document.querySelector('#local-tile .label');
+    if (you) you.textContent = `you (${p.id})`;
     setStatus(`joined as ${p.id} in pool ${joinedPool}${viewerNote}`);
     // rtcpool fills in the initial peers' descriptions only after their 'peer' events.
     for (const conn of p.connections) showDescription(conn.id, conn.description);
@@ -166,7 +195,9 @@ function listen(p, sig) {
     });
   } else {
     t.socket.on('connect_error', (e) => fail(`socket.io: ${e.message}`));
-    t.socket.on('disconnect', (reason) => { if (!stopped) fail(`socket.io disconnected: ${reason}`); });
+    t.socket.on('disconnect', (reason) => {
+      if (reason !== 'io client disconnect') fail(`socket.io disconnected: ${reason}`);
+    });
   }
 }
 

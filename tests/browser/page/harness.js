@@ -3,6 +3,8 @@
 // Everything returned to the driver is plain JSON.
 import { Pool, signalling, media } from 'rtcpool';
 import { io } from 'socket.io-client';
+// The demo page's workaround for Chromium's glare bug; the tests use the same file.
+import { installGlareShim } from '../../../gateway/web/src/glare-shim.js';
 
 const JOIN_TIMEOUT_MS = 10000;
 // pyrtc's accept loop sometimes never answers an upgrade: give up on a socket that has
@@ -97,28 +99,47 @@ function attachTrack(peer, track) {
   video.play().catch(() => {});
 }
 
-// Chromium sometimes never gathers a single candidate when the polite end rolls back
-// its own offer while that offer is still being applied. rtcpool makes both ends offer
-// at once on every join (both add tracks on 'peer'), so this glare is routine. ICE then
-// stays 'new' for good, and rtcpool's own recovery (restartIce on 'failed') never fires.
-// Only the stuck end acts, so the restart does not collide with an offer from the peer.
+// If a connection still has no local candidate 3 s after its last signalling change, say
+// so: that is the Chromium glare bug that glare-shim.js works around (or a new one).
 const GATHER_STUCK_MS = 3000;
-function unstickGathering(peer, pc) {
+function watchGathering(peer, pc) {
   let since = Date.now();
   let candidates = 0;
+  let reported = false;
   pc.addEventListener('icecandidate', (evt) => { if (evt.candidate) candidates++; });
   pc.addEventListener('signalingstatechange', () => { since = Date.now(); candidates = 0; });
   const timer = setInterval(() => {
     if (pc.signalingState === 'closed') { clearInterval(timer); return; }
-    if (pc.signalingState !== 'stable' || pc.iceGatheringState !== 'gathering' ||
+    if (reported || pc.signalingState !== 'stable' || pc.iceGatheringState !== 'gathering' ||
         candidates > 0 || Date.now() - since < GATHER_STUCK_MS) return;
-    warnings.push(`restartIce toward ${peer}: no ICE candidate gathered in ${GATHER_STUCK_MS} ms`);
-    note(`  ${peer.slice(0, 8)} gathering stuck: restartIce()`);
-    since = Date.now();
-    pc.restartIce();
+    reported = true;
+    warnings.push(`no ICE candidate gathered toward ${peer} within ${GATHER_STUCK_MS} ms`);
+    note(`  ${peer.slice(0, 8)} ICE gathering stuck`);
   }, 500);
 }
 
+// 'peer' events that fire before 'join' are for endpoints already in the pool: we are the
+// polite end toward them and they offer to us. Opening our channel at once would make us
+// offer too, and when that offer is rolled back Chromium rejects the data section of the
+// answer if our offer had it at another position (mid 0 when we send no media, mid 2 in
+// theirs): channels never open and the pair renegotiates without end. So the polite end
+// opens its channel once the first offer/answer exchange is done (or after 2 s, for a
+// peer that never offers).
+function afterFirstExchange(pc, fn) {
+  let done = false;
+  const go = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    pc.removeEventListener('signalingstatechange', check);
+    if (pc.signalingState !== 'closed') fn();
+  };
+  const check = () => { if (pc.signalingState === 'stable' && pc.currentRemoteDescription) go(); };
+  const timer = setTimeout(go, 2000);
+  pc.addEventListener('signalingstatechange', check);
+}
+
+let joined = false; // set on 'join'; 'peer' events before it are for earlier endpoints
 function listen(p) {
   p.events.addEventListener('peer', (evt) => {
     const conn = evt.detail.connection;
@@ -132,9 +153,11 @@ function listen(p) {
       pc.addEventListener(prop.toLowerCase() + 'change', () => note(`  ${short} ${prop}=${pc[prop]}`));
     }
     pc.addEventListener('negotiationneeded', () => note(`  ${short} negotiationneeded`));
-    unstickGathering(conn.id, pc);
-    addChannel(conn.id, conn.dataChannel('harness', {}, true));
+    watchGathering(conn.id, pc);
+    const open = () => addChannel(conn.id, conn.dataChannel('harness', {}, true));
+    if (joined) open(); else afterFirstExchange(pc, open);
   });
+  p.events.addEventListener('join', () => { joined = true; });
   p.events.addEventListener('datachannel', (evt) => addChannel(evt.connection, evt.channel));
   p.events.addEventListener('track', (evt) => attachTrack(evt.connection, evt.track));
   p.events.addEventListener('describe', (evt) => {
@@ -169,20 +192,23 @@ function watchSignalling(sig, transport) {
   t.addEventListener('rtc:joined', (evt) => { joinedPool = evt.detail.pool; });
   t.addEventListener('rtc:error', (evt) => errors.push(`rtc:error ${JSON.stringify(evt.detail)}`));
   t.addEventListener('error', (evt) => errors.push(`${evt.detail.message}: ${evt.detail.data}`));
+  // leave() and rtc:stop both close the socket through pool.close(); only other
+  // closes are errors.
   if (transport === 'ws') {
     t.socket.addEventListener('close', (evt) => {
-      if (!leaving) errors.push(`signalling WebSocket closed (code ${evt.code})`);
+      if (!leaving && !stopped) errors.push(`signalling WebSocket closed (code ${evt.code})`);
     });
   } else {
     t.socket.on('connect_error', (e) => errors.push(`socket.io connect_error: ${e.message}`));
     t.socket.on('disconnect', (reason) => {
-      if (!leaving) errors.push(`socket.io disconnected: ${reason}`);
+      if (reason !== 'io client disconnect') errors.push(`socket.io disconnected: ${reason}`);
     });
   }
 }
 
-async function join({ transport = 'ws', pool: name, media: withMedia = false, url } = {}) {
+async function join({ transport = 'ws', pool: name, media: withMedia = false, url, glareShim = true } = {}) {
   if (pool) throw new Error('harness.join: this page already joined a pool');
+  if (glareShim) installGlareShim(); // glareShim: false reproduces the bug it avoids
   if (transport !== 'ws' && transport !== 'socketio') {
     throw new Error(`harness.join: unknown transport ${JSON.stringify(transport)}`);
   }
@@ -207,9 +233,9 @@ async function join({ transport = 'ws', pool: name, media: withMedia = false, ur
       // Before join, so the tracks go to the first peers as they are created.
       new media.ManagedStream(stream, pool);
     }
-    const joined = new Promise((resolve) => pool.events.addEventListener('join', resolve, { once: true }));
+    const joinEvent = new Promise((resolve) => pool.events.addEventListener('join', resolve, { once: true }));
     pool.join(name);
-    await joined;
+    await joinEvent;
     return pool.id;
   })();
 
