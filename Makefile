@@ -32,7 +32,7 @@ web: gateway/web/dist/index.html tests/browser/dist/harness.html
 gateway/web/dist/index.html: gateway/web/package.json gateway/web/package-lock.json $(wildcard gateway/web/src/* gateway/web/*.html gateway/web/*.css)
 	cd gateway/web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
-tests/browser/dist/harness.html: tests/browser/package.json tests/browser/package-lock.json $(wildcard tests/browser/page/*) gateway/web/src/glare-shim.js
+tests/browser/dist/harness.html: tests/browser/package.json tests/browser/package-lock.json $(wildcard tests/browser/page/*) gateway/web/src/chromium-workarounds.js
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 lint: cargo-check

@@ -2,7 +2,7 @@
 // to every peer, shows each remote endpoint in a tile, and chats over data channels.
 import { Pool, signalling, media } from 'rtcpool';
 import { io } from 'socket.io-client';
-import { installGlareShim } from './glare-shim.js';
+import { afterFirstExchange, installGlareShim } from './chromium-workarounds.js';
 
 // Without it, Chromium connections in pools of three or more often never connect.
 installGlareShim();
@@ -132,25 +132,6 @@ function sendChat(text) {
     if (open) { open.send(text); sent++; }
   }
   chatLine(pool && pool.id ? `me (${pool.id})` : 'me', sent ? text : `${text}  [nobody to send to]`);
-}
-
-// 'peer' events before 'join' are for endpoints already in the pool, which offer to us (we
-// are the polite end). Opening our chat channel at once would make us offer too; when that
-// offer is rolled back, Chromium rejects the answer's data section if our offer carried it
-// at another position (as it does when we send no media), and chat never works. So toward
-// those peers, open the channel after the first offer/answer exchange (or after 2 s).
-function afterFirstExchange(pc, fn) {
-  let done = false;
-  const go = () => {
-    if (done) return;
-    done = true;
-    clearTimeout(timer);
-    pc.removeEventListener('signalingstatechange', check);
-    if (pc.signalingState !== 'closed') fn();
-  };
-  const check = () => { if (pc.signalingState === 'stable' && pc.currentRemoteDescription) go(); };
-  const timer = setTimeout(go, 2000);
-  pc.addEventListener('signalingstatechange', check);
 }
 
 function listen(p, sig) {

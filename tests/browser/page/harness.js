@@ -4,7 +4,7 @@
 import { Pool, signalling, media } from 'rtcpool';
 import { io } from 'socket.io-client';
 // The demo page's workaround for Chromium's glare bug; the tests use the same file.
-import { installGlareShim } from '../../../gateway/web/src/glare-shim.js';
+import { afterFirstExchange, installGlareShim } from '../../../gateway/web/src/chromium-workarounds.js';
 
 const JOIN_TIMEOUT_MS = 10000;
 // pyrtc's accept loop sometimes never answers an upgrade: give up on a socket that has
@@ -100,7 +100,7 @@ function attachTrack(peer, track) {
 }
 
 // If a connection still has no local candidate 3 s after its last signalling change, say
-// so: that is the Chromium glare bug that glare-shim.js works around (or a new one).
+// so: that is the Chromium glare bug that chromium-workarounds.js works around (or a new one).
 const GATHER_STUCK_MS = 3000;
 function watchGathering(peer, pc) {
   let since = Date.now();
@@ -116,27 +116,6 @@ function watchGathering(peer, pc) {
     warnings.push(`no ICE candidate gathered toward ${peer} within ${GATHER_STUCK_MS} ms`);
     note(`  ${peer.slice(0, 8)} ICE gathering stuck`);
   }, 500);
-}
-
-// 'peer' events that fire before 'join' are for endpoints already in the pool: we are the
-// polite end toward them and they offer to us. Opening our channel at once would make us
-// offer too, and when that offer is rolled back Chromium rejects the data section of the
-// answer if our offer had it at another position (mid 0 when we send no media, mid 2 in
-// theirs): channels never open and the pair renegotiates without end. So the polite end
-// opens its channel once the first offer/answer exchange is done (or after 2 s, for a
-// peer that never offers).
-function afterFirstExchange(pc, fn) {
-  let done = false;
-  const go = () => {
-    if (done) return;
-    done = true;
-    clearTimeout(timer);
-    pc.removeEventListener('signalingstatechange', check);
-    if (pc.signalingState !== 'closed') fn();
-  };
-  const check = () => { if (pc.signalingState === 'stable' && pc.currentRemoteDescription) go(); };
-  const timer = setTimeout(go, 2000);
-  pc.addEventListener('signalingstatechange', check);
 }
 
 let joined = false; // set on 'join'; 'peer' events before it are for earlier endpoints

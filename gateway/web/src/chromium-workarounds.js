@@ -10,7 +10,7 @@
 // The shim holds setRemoteDescription and addIceCandidate calls, in call order, until a
 // pending local offer is set and has produced its first candidate (1 s at most). It only
 // changes timing, as a slower signalling server would; rtcpool's logic is untouched.
-// (The browser-test page, tests/browser/page/harness.js, imports this file too.)
+// Both the demo page and the browser-test page (tests/browser/page/harness.js) import this file.
 const FIRST_CANDIDATE_WAIT_MS = 1000;
 
 export function installGlareShim() {
@@ -51,4 +51,25 @@ export function installGlareShim() {
   proto.addIceCandidate = function (...args) {
     return held(this, () => addIceCandidate.apply(this, args));
   };
+}
+
+// 'peer' events that fire before 'join' are for endpoints already in the pool: we are the
+// polite end toward them and they offer to us. Opening a data channel at once would make us
+// offer too, and when that offer is rolled back Chromium rejects the data section of the
+// answer if our offer had it at another position (mid 0 when we send no media, mid 2 in
+// theirs): channels never open and the pair renegotiates without end. So the polite end
+// opens its channels once the first offer/answer exchange is done (or after 2 s, for a
+// peer that never offers).
+export function afterFirstExchange(pc, fn) {
+  let done = false;
+  const go = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    pc.removeEventListener('signalingstatechange', check);
+    if (pc.signalingState !== 'closed') fn();
+  };
+  const check = () => { if (pc.signalingState === 'stable' && pc.currentRemoteDescription) go(); };
+  const timer = setTimeout(go, 2000);
+  pc.addEventListener('signalingstatechange', check);
 }
