@@ -6,6 +6,7 @@
 //!   poolgate uses (list pools, set descriptions, force-close, in-process join).
 //! - [`ws`], [`socketio`]: the two transports, adapters from sockets to the server.
 
+pub mod client;
 pub mod endpoint;
 pub mod error;
 pub mod output;
@@ -24,5 +25,6 @@ pub mod server;
 pub mod socketio;
 pub mod ws;
 
+pub use client::{Signaller, SignallingTarget};
 pub use server::{Connection, Delivery, PoolServer};
 pub use settings::Keepalive;

@@ -274,6 +274,122 @@ pub fn parse_event(event: &str, data: Value) -> Result<Option<ClientMessage>, Pr
     Ok(Some(message))
 }
 
+/// Parses an event a server sent (what poolgate's own endpoints receive from a remote pool).
+/// `Ok(None)` for events that are not signalling. Lenient where servers differ: pyrtc lists
+/// the joiner itself in `descriptions`, RTCPool 3.0.0-era servers send only `uid` on close.
+pub fn parse_server_event(
+    event: &str,
+    data: Value,
+) -> Result<Option<ServerMessage>, ProtocolError> {
+    if !event.starts_with(EVENT_PREFIX) {
+        return Ok(None);
+    }
+    let data = match data {
+        Value::Object(data) => data,
+        // rtc:stop may come with no data at all.
+        Value::Null if event == "rtc:stop" => Map::new(),
+        _ => {
+            return Err(ProtocolError::DataNotObject {
+                event: event.to_string(),
+            })
+        }
+    };
+    let fields = Fields { event, data: &data };
+    let message = match event {
+        "rtc:joined" => {
+            let client_id = fields.endpoint_id("client_id")?;
+            let peers = match fields.get("peers")? {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .and_then(|s| Uuid::parse_str(s).ok())
+                            .map(EndpointId)
+                            .ok_or_else(|| fields.wrong("peers", "a list of endpoint ids"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                _ => return Err(fields.wrong("peers", "a list of endpoint ids")),
+            };
+            let mut descriptions = BTreeMap::new();
+            if let Some(Value::Object(map)) = data.get("descriptions") {
+                for (id, d) in map {
+                    if let Ok(uuid) = Uuid::parse_str(id) {
+                        let d = (!d.is_null()).then(|| d.clone());
+                        descriptions.insert(EndpointId(uuid), d);
+                    }
+                }
+            }
+            let pool = data
+                .get("pool")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            ServerMessage::Joined {
+                client_id,
+                pool,
+                peers,
+                descriptions,
+            }
+        }
+        "rtc:peer" => ServerMessage::Peer {
+            id: fields.endpoint_id("id")?,
+        },
+        "rtc:sdp" => ServerMessage::Sdp {
+            peer: fields.endpoint_id("peer")?,
+            description: fields.description("description")?,
+        },
+        "rtc:candidate" => ServerMessage::Candidate {
+            from: fields.endpoint_id("from")?,
+            candidate: fields.candidate("candidate")?,
+        },
+        "rtc:close" => ServerMessage::Close {
+            id: fields
+                .endpoint_id("id")
+                .or_else(|_| fields.endpoint_id("uid"))?,
+        },
+        "rtc:describe" => ServerMessage::Describe {
+            id: fields
+                .endpoint_id("id")
+                .or_else(|_| fields.endpoint_id("uid"))?,
+            description: data.get("description").filter(|d| !d.is_null()).cloned(),
+        },
+        "rtc:stop" => ServerMessage::Stop,
+        "rtc:error" => ServerMessage::Error {
+            message: data
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("(no message)")
+                .to_string(),
+            code: "remote",
+            event: data
+                .get("event")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        },
+        _ => {
+            return Err(ProtocolError::UnknownEvent {
+                event: event.to_string(),
+            })
+        }
+    };
+    Ok(Some(message))
+}
+
+/// Parses a raw-WebSocket text frame from a server.
+pub fn parse_server_frame(text: &str) -> Result<Option<ServerMessage>, ProtocolError> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| ProtocolError::NotJson(e.to_string()))?;
+    let Value::Object(mut frame) = value else {
+        return Err(ProtocolError::FrameNotObject);
+    };
+    let event = match frame.remove("type") {
+        Some(Value::String(t)) => t,
+        Some(_) => return Err(ProtocolError::TypeNotString),
+        None => return Err(ProtocolError::MissingType),
+    };
+    parse_server_event(&event, frame.remove("data").unwrap_or(Value::Null))
+}
+
 /// Field access on an event's data with errors that name the event and the field.
 struct Fields<'a> {
     event: &'a str,
@@ -568,6 +684,46 @@ mod tests {
             err.data(),
             json!({"message": "m", "code": "c", "event": "rtc:sdp"})
         );
+    }
+
+    #[test]
+    fn server_messages_round_trip_through_the_client_side_parser() {
+        let messages = [
+            ServerMessage::Joined {
+                client_id: id(),
+                pool: "p".into(),
+                peers: vec![id()],
+                descriptions: BTreeMap::from([(id(), Some(json!({"a": 1})))]),
+            },
+            ServerMessage::Peer { id: id() },
+            ServerMessage::Sdp {
+                peer: id(),
+                description: SessionDescription {
+                    kind: SdpType::Offer,
+                    sdp: "v=0".into(),
+                },
+            },
+            ServerMessage::Candidate {
+                from: id(),
+                candidate: None,
+            },
+            ServerMessage::Close { id: id() },
+            ServerMessage::Describe {
+                id: id(),
+                description: None,
+            },
+            ServerMessage::Stop,
+        ];
+        for m in messages {
+            assert_eq!(parse_server_frame(&m.to_frame()).unwrap(), Some(m));
+        }
+        // A 3.0.0-era close with only `uid`, and an error from another server.
+        let close = parse_server_event("rtc:close", json!({"uid": id().to_string()})).unwrap();
+        assert_eq!(close, Some(ServerMessage::Close { id: id() }));
+        let err = parse_server_event("rtc:error", json!({"message": "nope"})).unwrap();
+        assert!(matches!(err, Some(ServerMessage::Error { message, .. }) if message == "nope"));
+        assert!(parse_server_event("rtc:peer", json!({"id": 3})).is_err());
+        assert_eq!(parse_server_event("other", json!(1)).unwrap(), None);
     }
 
     #[test]
