@@ -10,18 +10,24 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Packages for a set of stages, minus those whose command is already on PATH.
 packages = $(shell awk -v stages="$(1)" 'BEGIN{n=split(stages,s," ");for(i=1;i<=n;i++)want[s[i]]=1} !/^\#/ && NF>=2 && ($$1 in want) {print $$2 (NF>=3 ? ":" $$3 : "")}' debian-packages.txt)
 
-.PHONY: run test bench build web lint deps deps-test deps-bench cargo-check unit browser clean
+.PHONY: run test bench build web pyrtc lint deps deps-test deps-bench cargo-check unit browser clean
 
 run: deps build web
 	./target/release/poolgate --config $(CONFIG)
 
-test: deps-test lint build web
+test: deps-test lint build web pyrtc
 	$(CARGO) test --workspace --release 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "summary: %d passed, %d failed\n", p, f}' target/test.log
 
-bench: deps-bench build
-	@test -x .venv/bench/bin/python || { python3 -m venv .venv/bench && .venv/bench/bin/pip install --quiet pyrtc==2.0.2 wsproto; }
-	./target/release/bench-signalling --poolgate target/release/poolgate --python .venv/bench/bin/python
+bench: deps-bench build pyrtc
+	./target/release/bench-signalling --poolgate target/release/poolgate --python .venv/pyrtc/bin/python
+
+# The reference ssp server (PyPI pyrtc 2.0.2), for the remote-pool tests and the benchmark.
+pyrtc: .venv/pyrtc/installed
+.venv/pyrtc/installed:
+	python3 -m venv .venv/pyrtc
+	.venv/pyrtc/bin/pip install --quiet pyrtc==2.0.2 wsproto
+	touch $@
 
 build: cargo-check
 	$(CARGO) build --workspace --release --bins

@@ -1,6 +1,7 @@
 //! poolgate: a plugin-based WebRTC media gateway that hosts and joins rtcpool pools.
 
 pub mod config;
+pub mod endpoint;
 pub mod gateway;
 pub mod http;
 pub mod signalling;

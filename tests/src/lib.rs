@@ -6,4 +6,5 @@
 
 pub mod browser;
 pub mod namespace;
+pub mod pyrtc;
 pub mod signalling_load;

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use libtest_mimic::{Arguments, Trial};
-use poolgate::signalling::EndpointId;
+use poolgate::endpoint::{Endpoint, EndpointEvent, EndpointOptions};
+use poolgate::signalling::{EndpointId, SignallingTarget};
 use poolgate::{Config, Gateway};
 use poolgate_tests::browser::{harness_web_root, Browser};
 use poolgate_tests::namespace;
@@ -38,6 +39,28 @@ fn main() {
             run(mesh_scenario("socketio"))
         }),
         Trial::test("demo_page_tabs_see_each_other", || run(demo_scenario())),
+        Trial::test("endpoint_video_reaches_a_viewer_only_browser", || {
+            run(endpoint_scenario(JoinOrder::EndpointFirst, Viewer::Only))
+        }),
+        Trial::test("endpoint_joins_after_a_browser_with_media", || {
+            run(endpoint_scenario(
+                JoinOrder::BrowserFirst,
+                Viewer::WithMedia,
+            ))
+        }),
+        Trial::test("endpoint_joins_before_a_browser_with_media", || {
+            run(endpoint_scenario(
+                JoinOrder::EndpointFirst,
+                Viewer::WithMedia,
+            ))
+        }),
+        Trial::test("endpoint_in_a_pyrtc_pool", || {
+            run(remote_endpoint_scenario(Remote::Pyrtc))
+        }),
+        Trial::test(
+            "endpoint_in_a_pool_of_another_poolgate_over_socketio",
+            || run(remote_endpoint_scenario(Remote::PoolgateSocketIo)),
+        ),
     ];
     libtest_mimic::run(&args, trials).exit();
 }
@@ -282,6 +305,143 @@ async fn demo_scenario() -> anyhow::Result<()> {
     .context("chat message received")?;
 
     b.quit().await?;
+    gateway.stop().await;
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug)]
+enum JoinOrder {
+    EndpointFirst,
+    BrowserFirst,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Viewer {
+    /// No camera, no data channel: the page never offers, so the endpoint must.
+    Only,
+    /// Fake camera and microphone: both sides offer at once (glare).
+    WithMedia,
+}
+
+async fn start_endpoint(gateway: &Gateway, pool: &str) -> anyhow::Result<(Endpoint, String)> {
+    start_endpoint_at(SignallingTarget::Hosted(gateway.pools().clone()), pool).await
+}
+
+async fn start_endpoint_at(
+    target: SignallingTarget,
+    pool: &str,
+) -> anyhow::Result<(Endpoint, String)> {
+    let mut endpoint = Endpoint::start(EndpointOptions {
+        target,
+        pool: pool.to_string(),
+        ice_servers: Vec::new(),
+        ice_local_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+    })
+    .await?;
+    let deadline = tokio::time::Instant::now() + MESSAGE_LIMIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, endpoint.next_event())
+            .await
+            .context("the endpoint did not join")?
+            .context("the endpoint stopped")?;
+        if let EndpointEvent::Joined { id, .. } = event {
+            return Ok((endpoint, id.to_string()));
+        }
+    }
+}
+
+/// The poolgate endpoint publishes a VP8 test pattern in a hosted pool; a real rtcpool page
+/// joins before or after it and decodes the endpoint's video.
+async fn endpoint_scenario(order: JoinOrder, viewer: Viewer) -> anyhow::Result<()> {
+    let gateway = start_gateway().await?;
+    let url = format!("http://{}/harness.html", gateway.addr());
+    let mut b = Browser::launch().await?;
+    b.open("v", &url).await?;
+    let join = match viewer {
+        Viewer::Only => "harness.join({transport: 'ws', pool: 'ep', media: false, channel: false})",
+        Viewer::WithMedia => {
+            "harness.join({transport: 'ws', pool: 'ep', media: true, channel: false})"
+        }
+    };
+    let (endpoint, endpoint_id) = match order {
+        JoinOrder::EndpointFirst => {
+            let e = start_endpoint(&gateway, "ep").await?;
+            b.eval("v", join).await?;
+            e
+        }
+        JoinOrder::BrowserFirst => {
+            b.eval("v", join).await?;
+            start_endpoint(&gateway, "ep").await?
+        }
+    };
+    let connected = b
+        .wait_for("v", "harness.framesDecoded()", CONNECT_LIMIT, |f| {
+            f[endpoint_id.as_str()].as_u64().unwrap_or(0) > 0
+        })
+        .await;
+    if let Err(e) = connected {
+        let trace = b.eval("v", "harness.trace()").await.unwrap_or_default();
+        let state = b.eval("v", "harness.state()").await.unwrap_or_default();
+        return Err(e.context(format!(
+            "browser state {state}; signalling trace: {trace:#}"
+        )));
+    }
+    b.quit().await?;
+    endpoint.stop().await;
+    gateway.stop().await;
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Remote {
+    /// The reference server, PyPI pyrtc 2.0.2, over raw WebSocket.
+    Pyrtc,
+    /// A second poolgate, joined over socket.io (not in-process).
+    PoolgateSocketIo,
+}
+
+/// The endpoint joins a pool on another ssp server by URL, with a browser (camera, no data
+/// channel) that joined first: the browser decodes the endpoint's video.
+async fn remote_endpoint_scenario(remote: Remote) -> anyhow::Result<()> {
+    // This gateway serves the test page; with PoolgateSocketIo it also hosts the pool, but the
+    // endpoint reaches it over socket.io like any remote server.
+    let gateway = start_gateway().await?;
+    let url = format!("http://{}/harness.html", gateway.addr());
+    let pyrtc = match remote {
+        Remote::Pyrtc => Some(poolgate_tests::pyrtc::Pyrtc::start().await?),
+        Remote::PoolgateSocketIo => None,
+    };
+    let (join, target) = match &pyrtc {
+        Some(p) => (
+            format!("harness.join({{transport: 'ws', pool: 'remote', media: true, channel: false, url: {:?}}})", p.url()),
+            p.url(),
+        ),
+        None => (
+            "harness.join({transport: 'socketio', pool: 'remote', media: true, channel: false})".to_string(),
+            format!("http://{}", gateway.addr()),
+        ),
+    };
+    let mut b = Browser::launch().await?;
+    b.open("v", &url).await?;
+    b.eval("v", &join).await?;
+    let (endpoint, endpoint_id) =
+        start_endpoint_at(SignallingTarget::Remote(target), "remote").await?;
+    let decoded = b
+        .wait_for("v", "harness.framesDecoded()", CONNECT_LIMIT, |f| {
+            f[endpoint_id.as_str()].as_u64().unwrap_or(0) > 0
+        })
+        .await;
+    if let Err(e) = decoded {
+        let trace = b.eval("v", "harness.trace()").await.unwrap_or_default();
+        return Err(e.context(format!("signalling trace: {trace:#}")));
+    }
+    // pyrtc stops serving when a peer vanishes abruptly: leave cleanly first.
+    b.eval("v", "harness.leave()").await?;
+    endpoint.stop().await;
+    b.quit().await?;
+    if let Some(p) = pyrtc {
+        p.stop().await;
+    }
     gateway.stop().await;
     Ok(())
 }

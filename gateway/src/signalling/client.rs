@@ -13,6 +13,9 @@ use tokio_tungstenite::tungstenite::Message;
 use super::protocol::{self, ClientMessage, ServerMessage};
 use super::server::{Connection, Delivery, PoolServer};
 
+/// How long a connection attempt may take before it counts as failed.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Where an endpoint's pool lives.
 #[derive(Clone)]
 pub enum SignallingTarget {
@@ -146,13 +149,18 @@ async fn websocket(
     mut outgoing: mpsc::UnboundedReceiver<ClientMessage>,
     incoming: mpsc::UnboundedSender<ServerMessage>,
 ) -> Result<JoinHandle<()>, ClientError> {
-    let (ws, _) =
-        tokio_tungstenite::connect_async(url)
-            .await
-            .map_err(|e| ClientError::Connect {
-                url: redact_url(url),
-                reason: e.to_string(),
-            })?;
+    // Bounded: a server that accepts but never upgrades (pyrtc's accept loop drops some
+    // sockets that way) must not hang the endpoint; it retries instead.
+    let (ws, _) = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(url))
+        .await
+        .map_err(|_| ClientError::Connect {
+            url: redact_url(url),
+            reason: format!("no WebSocket upgrade within {CONNECT_TIMEOUT:?}"),
+        })?
+        .map_err(|e| ClientError::Connect {
+            url: redact_url(url),
+            reason: e.to_string(),
+        })?;
     let (mut tx, mut rx) = ws.split();
     let shown = redact_url(url);
     Ok(tokio::spawn(async move {
@@ -239,13 +247,12 @@ async fn socketio(
         })?;
     // Events sent before the server acknowledged the namespace are refused (socketioxide
     // closes the connection), so wait for the acknowledgement, as socket.io-client does.
-    let acknowledged =
-        tokio::time::timeout(std::time::Duration::from_secs(10), connected_rx.recv()).await;
+    let acknowledged = tokio::time::timeout(CONNECT_TIMEOUT, connected_rx.recv()).await;
     if !matches!(acknowledged, Ok(Some(()))) {
         let _ = client.disconnect().await;
         return Err(ClientError::Connect {
             url: shown,
-            reason: "the server did not acknowledge the socket.io connection within 10 s".into(),
+            reason: format!("no socket.io connection acknowledgement within {CONNECT_TIMEOUT:?}"),
         });
     }
     Ok(tokio::spawn(async move {

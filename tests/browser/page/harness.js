@@ -133,6 +133,7 @@ function listen(p) {
     }
     pc.addEventListener('negotiationneeded', () => note(`  ${short} negotiationneeded`));
     watchGathering(conn.id, pc);
+    if (!openChannels) return; // a viewer-only page: it never offers
     const open = () => addChannel(conn.id, conn.dataChannel('harness', {}, true));
     if (joined) open(); else afterFirstExchange(pc, open);
   });
@@ -185,7 +186,13 @@ function watchSignalling(sig, transport) {
   }
 }
 
-async function join({ transport = 'ws', pool: name, media: withMedia = false, url, glareShim = true } = {}) {
+// channel: false makes a viewer-only page (with media: false): no data channel, so it
+// never offers and the other end must.
+let openChannels = true;
+async function join({
+  transport = 'ws', pool: name, media: withMedia = false, url, glareShim = true, channel = true,
+} = {}) {
+  openChannels = channel;
   if (pool) throw new Error('harness.join: this page already joined a pool');
   if (glareShim) installGlareShim(); // glareShim: false reproduces the bug it avoids
   if (transport !== 'ws' && transport !== 'socketio') {

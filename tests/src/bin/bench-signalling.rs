@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p poolgate -p poolgate-tests
-//! python3 -m venv .venv/bench && .venv/bench/bin/pip install pyrtc==2.0.2 wsproto
+//! python3 -m venv .venv/pyrtc && .venv/pyrtc/bin/pip install pyrtc==2.0.2 wsproto
 //! cargo run --release -p poolgate-tests --bin bench-signalling            # both servers
 //! cargo run --release -p poolgate-tests --bin bench-signalling -- --only pyrtc
 //! ```
@@ -57,7 +57,7 @@ use tokio::time::{sleep, Instant};
 const PYRTC_PORT: u16 = 7001;
 
 const VENV_RECIPE: &str =
-    "python3 -m venv .venv/bench && .venv/bench/bin/pip install pyrtc==2.0.2 wsproto";
+    "python3 -m venv .venv/pyrtc && .venv/pyrtc/bin/pip install pyrtc==2.0.2 wsproto";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum ServerKind {
@@ -85,7 +85,7 @@ struct Args {
     #[arg(long, default_value = "target/release/poolgate")]
     poolgate: PathBuf,
     /// The Python of a venv that has pyrtc 2.0.2 and wsproto.
-    #[arg(long, default_value = ".venv/bench/bin/python")]
+    #[arg(long, default_value = ".venv/pyrtc/bin/python")]
     python: PathBuf,
     /// Run against one server only.
     #[arg(long, value_enum)]

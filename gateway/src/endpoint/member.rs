@@ -1,0 +1,341 @@
+//! [`Endpoint`]: poolgate as a member of a pool. It joins over signalling (hosted or remote),
+//! keeps one [`PeerConnection`] per remote endpoint in one GStreamer pipeline, publishes its
+//! media to all of them, and reports what happens as [`EndpointEvent`]s.
+//!
+//! One pipeline per endpoint, not per peer: the published media is encoded once and reaches
+//! the peers through a `tee`, each peer's branch behind a leaky queue, so a slow or failing peer
+//! loses its own buffers without stalling the encoder or the others.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_webrtc as gst_webrtc;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::media::Publisher;
+use super::negotiation::Event;
+use super::peer::{Outgoing, PeerConnection, PeerEvent, PeerSignal};
+use crate::config::IceServer;
+use crate::signalling::{ClientMessage, EndpointId, ServerMessage, Signaller, SignallingTarget};
+
+/// How to join and what to send.
+#[derive(Clone, Debug)]
+pub struct EndpointOptions {
+    /// The pool server: this process's own, or another by URL.
+    pub target: SignallingTarget,
+    /// The pool to join.
+    pub pool: String,
+    /// STUN/TURN servers for the peer connections.
+    pub ice_servers: Vec<IceServer>,
+    /// The only local addresses host candidates may use (empty: every address libnice finds,
+    /// which excludes loopback).
+    pub ice_local_addresses: Vec<std::net::IpAddr>,
+}
+
+/// What a consumer of the endpoint can follow.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EndpointEvent {
+    /// Joined the pool (again, after a reconnect: with a new id).
+    Joined {
+        id: EndpointId,
+        pool: String,
+        peers: Vec<EndpointId>,
+    },
+    PeerJoined {
+        id: EndpointId,
+        description: Option<Value>,
+    },
+    PeerLeft {
+        id: EndpointId,
+    },
+    DescriptionChanged {
+        id: EndpointId,
+        description: Option<Value>,
+    },
+    /// A peer connection's state, as webrtcbin reports it (`connected`, `failed`, ...).
+    PeerState {
+        id: EndpointId,
+        state: String,
+    },
+    /// The endpoint has ended (`rtc:stop`, or asked to stop).
+    Stopped {
+        reason: String,
+    },
+}
+
+/// A running endpoint. Dropping it stops it.
+pub struct Endpoint {
+    events: mpsc::UnboundedReceiver<EndpointEvent>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Endpoint {
+    /// Builds the pipeline and its published media, then joins the pool in the background.
+    pub async fn start(options: EndpointOptions) -> anyhow::Result<Endpoint> {
+        gst::init().context("initialising GStreamer")?;
+        let pipeline = gst::Pipeline::with_name(&format!("endpoint-{}", options.pool));
+        let publisher = Publisher::test_pattern(&pipeline).context("building the test pattern")?;
+        pipeline
+            .set_state(gst::State::Playing)
+            .context("starting the endpoint pipeline")?;
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (stop, stopped) = oneshot::channel();
+        let runner = Runner {
+            options,
+            pipeline,
+            publisher,
+            peers: HashMap::new(),
+            events: events_tx,
+        };
+        let task = tokio::spawn(runner.run(stopped));
+        Ok(Endpoint {
+            events,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The next event; `None` after `Stopped`.
+    pub async fn next_event(&mut self) -> Option<EndpointEvent> {
+        self.events.recv().await
+    }
+
+    /// Leaves the pool and tears everything down.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+struct Runner {
+    options: EndpointOptions,
+    pipeline: gst::Pipeline,
+    publisher: Publisher,
+    peers: HashMap<EndpointId, PeerConnection>,
+    events: mpsc::UnboundedSender<EndpointEvent>,
+}
+
+/// Why one signalling session ended.
+enum SessionEnd {
+    Stopped(String),
+    ConnectionLost,
+}
+
+impl Runner {
+    async fn run(mut self, mut stopped: oneshot::Receiver<()>) {
+        let (peer_tx, mut peer_rx) = mpsc::unbounded_channel::<PeerEvent>();
+        let mut backoff = Duration::from_millis(250);
+        let reason = loop {
+            let session = tokio::select! {
+                s = Signaller::connect(&self.options.target) => s,
+                _ = &mut stopped => break "asked to stop".to_string(),
+            };
+            let end = match session {
+                Ok(mut signaller) => {
+                    signaller.send(ClientMessage::Join {
+                        pool: self.options.pool.clone(),
+                    });
+                    let end = self
+                        .session(&mut signaller, &peer_tx, &mut peer_rx, &mut stopped)
+                        .await;
+                    if matches!(end, SessionEnd::ConnectionLost) {
+                        backoff = Duration::from_millis(250);
+                    }
+                    end
+                }
+                Err(e) => {
+                    tracing::warn!(pool = %self.options.pool, "cannot reach the signalling server: {e}");
+                    SessionEnd::ConnectionLost
+                }
+            };
+            match end {
+                SessionEnd::Stopped(reason) => break reason,
+                SessionEnd::ConnectionLost => {
+                    // The old id is gone with the connection: drop every peer, rejoin fresh.
+                    self.peers.clear();
+                    tracing::info!(pool = %self.options.pool, "signalling lost; rejoining in {backoff:?}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = &mut stopped => break "asked to stop".to_string(),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        };
+        self.peers.clear();
+        let _ = self.pipeline.set_state(gst::State::Null);
+        tracing::info!(pool = %self.options.pool, "endpoint stopped: {reason}");
+        let _ = self.events.send(EndpointEvent::Stopped { reason });
+    }
+
+    async fn session(
+        &mut self,
+        signaller: &mut Signaller,
+        peer_tx: &mpsc::UnboundedSender<PeerEvent>,
+        peer_rx: &mut mpsc::UnboundedReceiver<PeerEvent>,
+        stopped: &mut oneshot::Receiver<()>,
+    ) -> SessionEnd {
+        loop {
+            tokio::select! {
+                message = signaller.recv() => match message {
+                    None => return SessionEnd::ConnectionLost,
+                    Some(ServerMessage::Stop) => {
+                        return SessionEnd::Stopped("the server closed the pool (rtc:stop)".into())
+                    }
+                    Some(m) => self.on_server(m, signaller, peer_tx),
+                },
+                Some(event) = peer_rx.recv() => self.on_peer(event, signaller),
+                _ = &mut *stopped => return SessionEnd::Stopped("asked to stop".into()),
+            }
+        }
+    }
+
+    fn on_server(
+        &mut self,
+        message: ServerMessage,
+        signaller: &Signaller,
+        peer_tx: &mpsc::UnboundedSender<PeerEvent>,
+    ) {
+        match message {
+            ServerMessage::Joined {
+                client_id,
+                pool,
+                peers,
+                descriptions,
+            } => {
+                tracing::info!(endpoint = %client_id, %pool, peers = peers.len(), "joined pool");
+                let _ = self.events.send(EndpointEvent::Joined {
+                    id: client_id,
+                    pool,
+                    peers: peers.clone(),
+                });
+                for id in peers {
+                    // We joined after them: we are the polite one.
+                    self.add_peer(id, true, peer_tx);
+                    let description = descriptions.get(&id).cloned().flatten();
+                    let _ = self
+                        .events
+                        .send(EndpointEvent::PeerJoined { id, description });
+                }
+            }
+            ServerMessage::Peer { id } => {
+                self.add_peer(id, false, peer_tx);
+                let _ = self.events.send(EndpointEvent::PeerJoined {
+                    id,
+                    description: None,
+                });
+            }
+            ServerMessage::Sdp { peer, description } => {
+                self.feed(peer, Event::RemoteSdp(description), signaller)
+            }
+            ServerMessage::Candidate { from, candidate } => {
+                self.feed(from, Event::RemoteCandidate(candidate), signaller)
+            }
+            ServerMessage::Close { id } => {
+                if self.peers.remove(&id).is_some() {
+                    let _ = self.events.send(EndpointEvent::PeerLeft { id });
+                }
+            }
+            ServerMessage::Describe { id, description } => {
+                let _ = self
+                    .events
+                    .send(EndpointEvent::DescriptionChanged { id, description });
+            }
+            ServerMessage::Error { message, .. } => {
+                tracing::warn!(pool = %self.options.pool, "the signalling server refused a message: {message}")
+            }
+            ServerMessage::Stop => {}
+        }
+    }
+
+    fn add_peer(
+        &mut self,
+        id: EndpointId,
+        polite: bool,
+        peer_tx: &mpsc::UnboundedSender<PeerEvent>,
+    ) {
+        match PeerConnection::new(
+            id,
+            polite,
+            self.pipeline.clone(),
+            self.publisher.clone(),
+            self.options.ice_servers.clone(),
+            self.options.ice_local_addresses.clone(),
+            peer_tx.clone(),
+        ) {
+            Ok(peer) => {
+                self.peers.insert(id, peer);
+            }
+            Err(e) => tracing::error!(peer = %id, "cannot create a peer connection: {e:#}"),
+        }
+    }
+
+    fn on_peer(&mut self, event: PeerEvent, signaller: &Signaller) {
+        let Some(peer) = self.peers.get_mut(&event.peer) else {
+            return;
+        };
+        if peer.generation() != event.generation {
+            // From a webrtcbin that was rebuilt away.
+            return;
+        }
+        match event.event {
+            PeerSignal::Negotiation(e) => self.feed(event.peer, e, signaller),
+            PeerSignal::ConnectionState(state) => {
+                peer.state = state;
+                let state = connection_state_name(state);
+                tracing::debug!(peer = %event.peer, state, "peer connection state");
+                let _ = self.events.send(EndpointEvent::PeerState {
+                    id: event.peer,
+                    state: state.to_string(),
+                });
+            }
+        }
+    }
+
+    fn feed(&mut self, id: EndpointId, event: Event, signaller: &Signaller) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            tracing::debug!(peer = %id, "signalling for an unknown peer ignored");
+            return;
+        };
+        for out in peer.handle(event) {
+            signaller.send(match out {
+                Outgoing::Sdp(description) => ClientMessage::Sdp {
+                    to: id,
+                    description,
+                },
+                Outgoing::Candidate(candidate) => ClientMessage::Candidate { to: id, candidate },
+            });
+        }
+    }
+}
+
+fn connection_state_name(state: gst_webrtc::WebRTCPeerConnectionState) -> &'static str {
+    use gst_webrtc::WebRTCPeerConnectionState as S;
+    match state {
+        S::New => "new",
+        S::Connecting => "connecting",
+        S::Connected => "connected",
+        S::Disconnected => "disconnected",
+        S::Failed => "failed",
+        S::Closed => "closed",
+        _ => "unknown",
+    }
+}

@@ -1,0 +1,22 @@
+//! A managed pool member: poolgate's own endpoint in a pool, with one GStreamer `webrtcbin`
+//! per remote peer.
+//!
+//! - [`negotiation`]: the pure perfect-negotiation state machine, one per remote peer. Events
+//!   from signalling and webrtcbin go in, actions for webrtcbin and signalling come out. Glare,
+//!   the no-rollback workaround of GStreamer 1.22 (rebuild the webrtcbin), candidate buffering
+//!   and the DTLS role rule all live there, tested without GStreamer.
+//! - [`sdp`]: the pure SDP text helpers the machine uses.
+//! - [`peer`]: one webrtcbin per remote peer; performs the machine's actions on GStreamer and
+//!   reports webrtcbin's callbacks back as events (tagged with the webrtcbin's generation, so
+//!   a rebuilt-away webrtcbin's late events are dropped).
+//! - [`media`]: published media, encoded once and fed to every peer through a tee.
+//! - [`member`]: [`Endpoint`], the running pool member: signalling (hosted or remote), peers,
+//!   rejoining after a lost connection, events for its consumer.
+
+pub mod media;
+pub mod member;
+pub mod negotiation;
+pub mod peer;
+pub mod sdp;
+
+pub use member::{Endpoint, EndpointEvent, EndpointOptions};

@@ -1,0 +1,1388 @@
+//! Perfect negotiation with one remote peer, as a sans-IO state machine.
+//!
+//! poolgate's endpoint keeps one `webrtcbin` per remote peer. Its adapter (`peer.rs`) feeds a
+//! [`Machine`] the [`Event`]s of that webrtcbin and of signalling, and performs the [`Action`]s
+//! it returns. webrtcbin's operations are asynchronous: each *operation* action (create offer or
+//! answer, set a description, rebuild) is answered later by exactly one completion event. The
+//! machine never has more than one operation in flight: remote descriptions and candidates that
+//! arrive meanwhile are queued in arrival order, negotiation-needed and ICE failures are
+//! coalesced into flags, and all of it is acted on once the operation completes.
+//!
+//! It interoperates with the rtcpool 3.0.2 browser client (ssp v2) and with another poolgate
+//! endpoint running this machine. Politeness is per peer: the endpoint that joined later is
+//! polite. Offers come from negotiation-needed, either side may offer at any time, the impolite
+//! side ignores a colliding offer, the polite side gives way.
+//!
+//! # States and transitions
+//!
+//! "Queued" below means the remote description waits in the inbox until the machine is at rest
+//! (`Stable` or `HaveLocalOffer`); the inbox is always worked off before the machine offers.
+//!
+//! | from | on | to | actions |
+//! |---|---|---|---|
+//! | Stable | remote offer | SettingRemoteOffer | SetRemoteDescription(offer) |
+//! | Stable | remote offer that changes ICE credentials or DTLS fingerprint | Rebuilding(offer) | Rebuild |
+//! | Stable | remote answer/pranswer | Stable | none: stale, ignored with its candidates |
+//! | Stable | NegotiationNeeded, or a fresh webrtcbin to announce | CreatingOffer | CreateOffer |
+//! | Stable | ICE restart due | CreatingOffer / Rebuilding | RestartIce (in-place option) / Rebuild |
+//! | CreatingOffer | OfferCreated, polite, remote offer queued | Stable, then SettingRemoteOffer | offer dropped unset; SetRemoteDescription(remote offer) |
+//! | CreatingOffer | OfferCreated | SettingLocalOffer | SetLocalDescription(offer with our DTLS role) |
+//! | SettingLocalOffer | LocalDescriptionSet, polite, remote offer queued | Rebuilding(remote offer) | Rebuild; our offer is never sent |
+//! | SettingLocalOffer | LocalDescriptionSet | HaveLocalOffer | SendSdp(offer), held local candidates |
+//! | HaveLocalOffer | remote answer (or pranswer) | SettingRemoteAnswer | SetRemoteDescription(answer) |
+//! | HaveLocalOffer | remote offer, impolite | HaveLocalOffer | none: ignored with its candidates |
+//! | HaveLocalOffer | remote offer, polite | Rebuilding(remote offer) | Rebuild |
+//! | SettingRemoteAnswer | RemoteDescriptionSet | Stable (HaveLocalOffer after a pranswer) | buffered candidates; Rebuild if the answer changed the transport |
+//! | SettingRemoteOffer | RemoteDescriptionSet | CreatingAnswer | buffered candidates, CreateAnswer |
+//! | CreatingAnswer | AnswerCreated | SettingLocalAnswer | SetLocalDescription(answer with our DTLS role) |
+//! | SettingLocalAnswer | LocalDescriptionSet | Stable | SendSdp(answer), held local candidates |
+//! | Rebuilding(x) | Rebuilt | SettingRemoteOffer(x), or Stable | SetRemoteDescription(x) |
+//! | Rebuilding(x) | x withdrawn (see below) | Rebuilding | none: x dropped, the fresh webrtcbin offers |
+//! | SettingRemoteOffer(x) … SettingLocalAnswer(x) | x withdrawn | same, until its completion | then Rebuild; our answer is never sent |
+//! | any operation | its failure event | Rebuilding | Rebuild, keeping the intent (see below) |
+//! | any operation | the Nth failure in a row | Failed | Failed |
+//!
+//! "x withdrawn": the remote rolled back the offer we are answering, which we learn from a
+//! `rollback` (rtcpool never sends one) or from the answer to an offer we abandoned for x.
+//!
+//! # Collisions without rollback
+//!
+//! webrtcbin 1.22 refuses a rollback from have-local-offer, so the polite side cannot give way
+//! the browser's way. What it does instead depends on how far its own offer got:
+//! - **still being created**: create-offer does not change webrtcbin's signalling state. The
+//!   machine waits for `OfferCreated`, drops that offer without setting it, and applies the
+//!   remote offer on the same webrtcbin. No rebuild.
+//! - **being set, or set and sent**: webrtcbin is (or is about to be) in have-local-offer and can
+//!   neither roll back nor accept the remote offer. The machine emits `Rebuild`: the adapter
+//!   tears that peer's webrtcbin down and builds a fresh one with the same published media and
+//!   data channels (measured: ICE connected ~30 ms later), then reports `Rebuilt`, and the
+//!   machine applies the stored remote offer on it and answers. An offer still being set when
+//!   the remote one arrived is never sent: the impolite side would ignore it anyway.
+//!
+//! Our own change that caused the dropped offer is not lost: the **machine remembers it**
+//! (negotiation-needed is set again) and offers once back in stable, rather than trusting
+//! webrtcbin to fire negotiation-needed again. That may cost one redundant exchange, which is
+//! cheap; a lost change is not. The same holds for every rebuild: a fresh webrtcbin has new ICE
+//! credentials and a new certificate, and the machine owes the remote an offer (or answer)
+//! from it before it is settled.
+//!
+//! The impolite side ignores a colliding offer and the candidates that follow it, until the
+//! next remote description; the polite side will answer our offer.
+//!
+//! ## rtcpool's impolite side can give way too
+//!
+//! rtcpool's `_onsdp` decides whether to ignore an offer from `signalingState` when the message
+//! arrives, but Chrome's operations chain may already hold a `setLocalDescription()` that will
+//! create an offer (when `_negotiate`'s own call answered our previous offer first, `_onsdp`'s
+//! call makes an offer). Then the "impolite" browser sends offer X, later applies our offer,
+//! rolling X back inside `setRemoteDescription`, and answers ours, while we, polite, gave way
+//! to X. The browser-model replay found this. The answer to the offer we abandoned is how we
+//! learn it: X is withdrawn (table above), so our answer to X never reaches a browser that
+//! expects none (rejected) or that waits for the answer to a newer offer (and would take ours
+//! for it). If that answer arrives only after we sent our next offer, it cannot be told from
+//! the answer to that one (answers carry no id) and is taken for it; the transport-change and
+//! ICE-failure paths then repair the session. Our rebuild plus webrtcbin's ~200 ms
+//! set-remote-description make that ordering unlikely.
+//!
+//! ## Counting exchanges
+//!
+//! [`Machine::completed_exchanges`] counts offer/answer rounds as both ends see them: our
+//! answer sent, or the answer to our offer received, whether or not the current webrtcbin
+//! holds the result (it does not when the answer was for an abandoned offer, or could not be
+//! applied). Two ends that agree on the rounds agree on this count.
+//!
+//! webrtcbin 1.22 cannot change ICE credentials or DTLS transport in a renegotiation either. A
+//! remote *offer* whose ICE ufrag or fingerprint differs from what the current webrtcbin has
+//! (the remote restarted ICE or rebuilt its own webrtcbin) is therefore applied on a fresh
+//! webrtcbin. A remote *answer* that does so (a polite poolgate rebuilt to answer our offer) is
+//! applied, which completes the exchange on both sides, and is followed by a rebuild and a
+//! fresh offer. [`Options::ice_restart_in_place`] lifts the ICE half of this for a GStreamer
+//! that can restart ICE.
+//!
+//! # Candidates
+//!
+//! Signalling is in order, and an endpoint sends its candidates after the description they
+//! belong to. So a remote candidate belongs to the last remote description received before it:
+//! - that description still queued, being applied or waiting for a rebuild: the candidate is
+//!   buffered with it, and added in order right after `RemoteDescriptionSet` (end-of-candidates
+//!   too). This is what keeps the candidates of an offer a polite machine applies on a rebuilt
+//!   webrtcbin: they are not dropped by the rebuild, they are applied after the offer on the
+//!   fresh one;
+//! - applied: added at once (held while another set-remote-description is in flight);
+//! - ignored (impolite collision, stale answer): dropped quietly, unless it is of the live ICE
+//!   session (same ufrag), which an ignored re-offer without ICE restart shares;
+//! - before any remote description: buffered for the first one.
+//!
+//! A candidate that states its ufrag (browsers do) and names another ICE session than that
+//! description is routed by the ufrag instead: to the live session, or dropped as stale.
+//! Every candidate of the live remote ICE session is kept, and replayed after a rebuild when
+//! the description applied on the fresh webrtcbin continues that session (same ufrag): a
+//! renegotiation without ICE restart does not trickle them again.
+//!
+//! Local candidates go through the machine too ([`Event::LocalCandidate`]): they are held until
+//! the description they belong to has been sent, so the remote never receives a candidate
+//! before its description, and dropped with a webrtcbin being torn down.
+//!
+//! # ICE failure
+//!
+//! `IceFailed` makes the machine owe an ICE restart. It performs it as soon as it is at rest
+//! in stable, unless by then a description with new ICE credentials has gone either way: the
+//! remote's own restart (rtcpool browsers call `restartIce()` on failure, a poolgate peer does
+//! this), or an exchange that renewed ours. So a side that is stable restarts at once, the
+//! impolite side included; a side busy with an exchange waits for it, which is often the
+//! remote's restart and makes its own unnecessary. The polite side does not leave the restart
+//! to the remote outright: a failure seen by one side only would then never be repaired. Both
+//! sides restarting at once is an ordinary collision. With GStreamer 1.22 (ICE restart is a
+//! FIXME) a restart is a rebuild followed by an offer from the fresh webrtcbin; with
+//! [`Options::ice_restart_in_place`] it is [`Action::RestartIce`]. An `IceFailed` during a
+//! rebuild, or from a webrtcbin not yet given both descriptions (ICE never ran), is ignored.
+//!
+//! # DTLS role
+//!
+//! The first completed exchange fixes our DTLS role ([`Machine::dtls_role`]); from then on every
+//! description we generate states it, offers included (see [`super::sdp`] for the reasoning).
+//! The rewrite happens before `SetLocalDescription`, and `SendSdp` sends the same text. The
+//! role outlives rebuilds: the remote keeps its own role across our rebuild (libwebrtc answers
+//! with its current role, poolgate with its fixed one).
+//!
+//! # Failures
+//!
+//! A failed operation is answered with a rebuild that keeps the intent: a failed local offer
+//! or remote answer is offered again from the fresh webrtcbin; a remote offer that failed to be
+//! applied or answered is applied again on it (the remote waits for our answer and, if
+//! impolite, ignores our offers until it gets one). After
+//! [`Options::max_consecutive_failures`] failures without a completed exchange in between the
+//! machine gives up with [`Action::Failed`]; the adapter closes the peer.
+//!
+//! # What the adapter guarantees
+//!
+//! - Exactly one completion event per operation action, from the webrtcbin that performed it.
+//! - On `Rebuild`: disconnect the old webrtcbin's signals before tearing it down, so none of
+//!   its events reach the machine afterwards; build the fresh one with the same published media
+//!   and data channels; then report `Rebuilt`.
+//! - Local candidates are passed in as [`Event::LocalCandidate`] and sent only as
+//!   [`Action::SendCandidate`].
+//! - `IceFailed` once per failure of the current webrtcbin (ice-connection-state failed).
+//! - `SendSdp`, `SendCandidate` and `AddRemoteCandidate` are performed in the order given.
+
+use std::collections::VecDeque;
+use std::mem;
+
+use super::sdp::{self, DtlsRole, DtlsSetup};
+use crate::signalling::protocol::{IceCandidate, SdpType, SessionDescription};
+
+/// A trickled ICE candidate; `None` is the end-of-candidates marker (as on the ssp wire).
+pub type Candidate = Option<IceCandidate>;
+
+/// What the machine is told: webrtcbin completions, signalling input, webrtcbin notifications.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Event {
+    /// webrtcbin's `on-negotiation-needed` (or any local media change needing an offer).
+    NegotiationNeeded,
+    /// The `create-offer` (or ICE-restart offer) promise resolved.
+    OfferCreated { sdp: String },
+    /// The `create-offer` promise failed.
+    OfferFailed { error: String },
+    /// The `create-answer` promise resolved.
+    AnswerCreated { sdp: String },
+    /// The `create-answer` promise failed.
+    AnswerFailed { error: String },
+    /// `set-local-description` completed.
+    LocalDescriptionSet,
+    /// `set-local-description` failed.
+    LocalDescriptionFailed { error: String },
+    /// `set-remote-description` completed.
+    RemoteDescriptionSet,
+    /// `set-remote-description` failed.
+    RemoteDescriptionFailed { error: String },
+    /// `rtc:sdp` from the peer: an offer, answer, pranswer or rollback.
+    RemoteSdp(SessionDescription),
+    /// `rtc:candidate` from the peer (`None`: end of candidates).
+    RemoteCandidate(Candidate),
+    /// webrtcbin's `on-ice-candidate` (`None`: gathering complete).
+    LocalCandidate(Candidate),
+    /// ICE connection state went to failed.
+    IceFailed,
+    /// The adapter finished replacing the webrtcbin after [`Action::Rebuild`].
+    Rebuilt,
+}
+
+/// What the adapter is asked to do. Operations (marked) complete later with one event.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Action {
+    /// Operation: `create-offer`; completes with `OfferCreated` or `OfferFailed`.
+    CreateOffer,
+    /// Operation: `create-offer` with ICE restart (only with
+    /// [`Options::ice_restart_in_place`]); completes like `CreateOffer`.
+    RestartIce,
+    /// Operation: `create-answer`; completes with `AnswerCreated` or `AnswerFailed`.
+    CreateAnswer,
+    /// Operation: `set-local-description`; completes with `LocalDescriptionSet` or
+    /// `LocalDescriptionFailed`. The SDP is already rewritten for our DTLS role.
+    SetLocalDescription(SessionDescription),
+    /// Operation: `set-remote-description`; completes with `RemoteDescriptionSet` or
+    /// `RemoteDescriptionFailed`.
+    SetRemoteDescription(SessionDescription),
+    /// Operation: tear this peer's webrtcbin down and build a fresh one with the same published
+    /// media and data channels; completes with `Rebuilt`.
+    Rebuild { reason: RebuildReason },
+    /// Send `rtc:sdp` to the peer.
+    SendSdp(SessionDescription),
+    /// `add-ice-candidate` on the webrtcbin (`None`: end of candidates).
+    AddRemoteCandidate(Candidate),
+    /// Send `rtc:candidate` to the peer.
+    SendCandidate(Candidate),
+    /// The machine gave up on this peer (too many failures in a row): close it.
+    Failed { reason: String },
+    /// Nothing to perform: for logs and metrics.
+    Diagnostic(Diagnostic),
+}
+
+/// Why a webrtcbin is rebuilt.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RebuildReason {
+    /// Polite side: a remote offer collided with an offer webrtcbin holds or is setting, and
+    /// webrtcbin 1.22 cannot roll back.
+    OfferCollision,
+    /// A remote description changes the ICE credentials or DTLS fingerprint the current
+    /// webrtcbin uses, which webrtcbin 1.22 cannot follow in a renegotiation.
+    RemoteTransportChange,
+    /// ICE failed and webrtcbin 1.22 cannot restart ICE in place.
+    IceRestart,
+    /// An operation failed; the fresh webrtcbin retries its intent.
+    OperationFailed,
+    /// Polite side: the remote rolled back the colliding offer we were answering (it answered
+    /// the offer we had abandoned instead), and webrtcbin already holds that remote offer.
+    RemoteOfferWithdrawn,
+}
+
+/// One asynchronous webrtcbin step, for failure reports.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Step {
+    CreateOffer,
+    SetLocalOffer,
+    SetRemoteAnswer,
+    SetRemoteOffer,
+    CreateAnswer,
+    SetLocalAnswer,
+}
+
+/// Who made the offer of an exchange.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Offerer {
+    Local,
+    Remote,
+}
+
+/// Why remote candidates were dropped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DropReason {
+    /// They follow a remote description that was ignored (collision, stale answer, withdrawn).
+    IgnoredDescription,
+    /// They name an ICE session (ufrag) that is no longer, or never was, in use.
+    OtherIceSession,
+}
+
+/// Observations worth logging. They never require anything of the adapter.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Diagnostic {
+    /// Impolite: a remote offer collided with ours and was ignored.
+    RemoteOfferIgnored,
+    /// Polite: a remote offer arrived while webrtcbin was creating ours; ours was dropped
+    /// before being set, and the remote one is applied without a rebuild.
+    CreatedOfferDropped,
+    /// Polite: an offer of ours being set when a remote offer arrived is not sent.
+    UnsentOfferAbandoned,
+    /// An answer or pranswer that matches no offer of ours outstanding.
+    StaleAnswerIgnored,
+    /// A remote rollback withdrew a remote offer not yet acted on.
+    RemoteOfferWithdrawn,
+    /// Both sides gave way in one collision: the remote answered the offer we abandoned, so
+    /// the remote offer we were answering is void (see "rtcpool's impolite side").
+    RemoteAnsweredAbandonedOffer,
+    /// A remote rollback with nothing to withdraw.
+    RemoteRollbackIgnored,
+    /// A remote description changes the transport the current webrtcbin uses.
+    RemoteTransportChanged,
+    /// Remote candidates dropped.
+    RemoteCandidatesDropped { count: usize, reason: DropReason },
+    /// Local candidates of a webrtcbin being replaced, or of an offer never sent.
+    LocalCandidatesDropped { count: usize },
+    /// ICE failed while an exchange is in progress: restart once at rest, unless that
+    /// exchange or the remote renews the ICE credentials first.
+    IceRestartDeferred,
+    /// An ICE-restart offer came back with the old credentials (the option was ignored):
+    /// restarting by a rebuild instead.
+    IceRestartIgnoredByWebrtcbin,
+    /// ICE failure of a webrtcbin being replaced (the fresh one restarts ICE anyway), or of
+    /// one without both descriptions (ICE never ran on it): nothing to do.
+    IceFailedIgnored,
+    /// A webrtcbin operation failed.
+    OperationFailed { step: Step, error: String },
+    /// An event that does not fit the current phase (an adapter bug, or a late event of a
+    /// replaced webrtcbin); ignored.
+    UnexpectedEvent { event: &'static str, phase: Phase },
+    /// The first completed exchange fixed our DTLS role.
+    DtlsRoleFixed(DtlsRole),
+    /// A completed exchange does not give the fixed role (the remote broke the rule), or gives
+    /// none at all (illegal `a=setup:` pair).
+    DtlsRoleConflict {
+        fixed: Option<DtlsRole>,
+        local: Option<DtlsSetup>,
+        remote: Option<DtlsSetup>,
+    },
+    /// An offer/answer round completed in signalling: our answer was sent, or the answer to
+    /// our offer arrived. `applied`: the current webrtcbin holds the result (false when the
+    /// answer came for an offer we had abandoned, or could not be applied). `total` counts
+    /// the rounds with this peer, as the peer counts them too.
+    ExchangeCompleted {
+        offerer: Offerer,
+        total: u64,
+        applied: bool,
+    },
+}
+
+/// Where the machine is, without the data (for logs and tests).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Phase {
+    Stable,
+    CreatingOffer,
+    SettingLocalOffer,
+    HaveLocalOffer,
+    SettingRemoteAnswer,
+    SettingRemoteOffer,
+    CreatingAnswer,
+    SettingLocalAnswer,
+    Rebuilding,
+    Failed,
+}
+
+/// What the machine may assume of the media stack.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Options {
+    /// webrtcbin can restart ICE in place: create an ICE-restart offer, and accept remote
+    /// descriptions with new ICE credentials. False for GStreamer 1.22, where ICE restart is a
+    /// FIXME: a restart is then a rebuild. If set but webrtcbin ignores the option (the offer
+    /// keeps the old credentials), the machine falls back to a rebuild.
+    pub ice_restart_in_place: bool,
+    /// Failed operations tolerated in a row (each answered by a rebuild) before giving up.
+    pub max_consecutive_failures: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            ice_restart_in_place: false,
+            max_consecutive_failures: 3,
+        }
+    }
+}
+
+/// The ICE session and DTLS transport a description names.
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct Transport {
+    ufrag: Option<String>,
+    fingerprint: Option<String>,
+}
+
+impl Transport {
+    fn of(sdp: &str) -> Self {
+        Transport {
+            ufrag: sdp::ice_ufrag(sdp).map(str::to_owned),
+            fingerprint: sdp::fingerprint(sdp).map(str::to_owned),
+        }
+    }
+}
+
+/// A remote description not yet applied, with the candidates that arrived after it.
+#[derive(Clone, Debug)]
+struct RemoteEntry {
+    /// Arrival number, to tell one remote offer from another.
+    seq: u64,
+    /// Offer, Answer or Pranswer (a rollback never becomes an entry).
+    kind: SdpType,
+    sdp: String,
+    transport: Transport,
+    /// An answer that arrived with no offer of ours outstanding.
+    stale: bool,
+    candidates: Vec<Candidate>,
+}
+
+impl RemoteEntry {
+    fn description(&self) -> SessionDescription {
+        SessionDescription {
+            kind: self.kind,
+            sdp: self.sdp.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    Stable,
+    CreatingOffer {
+        ice_restart: bool,
+    },
+    SettingLocalOffer {
+        offer: String,
+    },
+    HaveLocalOffer {
+        offer: String,
+    },
+    SettingRemoteAnswer {
+        offer: String,
+        answer: RemoteEntry,
+    },
+    SettingRemoteOffer {
+        offer: RemoteEntry,
+    },
+    /// The remote offer is kept (its candidates already applied) to retry after a failure.
+    CreatingAnswer {
+        offer: RemoteEntry,
+    },
+    SettingLocalAnswer {
+        offer: RemoteEntry,
+        answer: String,
+    },
+    /// `apply`: a remote offer to apply on the fresh webrtcbin.
+    Rebuilding {
+        apply: Option<RemoteEntry>,
+    },
+    Failed,
+}
+
+/// What became of the last remote description received, once it left the queue.
+#[derive(Debug)]
+enum Fate {
+    NoneYet,
+    Applied,
+    Ignored { ufrag: Option<String> },
+}
+
+/// The remote ICE session (one ufrag) our peer connection talks to.
+#[derive(Debug)]
+struct RemoteSession {
+    ufrag: Option<String>,
+    /// Every candidate of this session received so far: added to the current webrtcbin, or to
+    /// be replayed when this session is applied on a fresh one.
+    candidates: Vec<Candidate>,
+    /// Arrived while a set-remote-description was in flight; added after it if it continues
+    /// this session, dropped otherwise.
+    held: Vec<Candidate>,
+}
+
+/// An ICE restart we owe: satisfied once a description with new ICE credentials went either
+/// way (we sent one with another ufrag, or the remote's applied one has another ufrag).
+#[derive(Debug)]
+struct IceRestart {
+    stale_local: Option<String>,
+    stale_remote: Option<String>,
+    /// The webrtcbin was rebuilt since: its credentials are new already.
+    rebuilt: bool,
+}
+
+/// The negotiation state of one remote peer. See the module documentation.
+#[derive(Debug)]
+pub struct Machine {
+    polite: bool,
+    options: Options,
+    state: State,
+    /// Remote descriptions not yet acted on, in arrival order.
+    inbox: VecDeque<RemoteEntry>,
+    /// A local change not yet covered by an offer we started.
+    negotiation_needed: bool,
+    /// The current webrtcbin is fresh and the remote has not seen its transport yet.
+    announce_transport: bool,
+    ice_restart: Option<IceRestart>,
+    /// We sent an offer and have not received its final answer.
+    offer_outstanding: bool,
+    /// We abandoned a sent offer for the remote offer with this arrival number; an answer to
+    /// our offer may still come (then the remote rolled that offer back).
+    abandoned_for: Option<u64>,
+    /// The remote offer being applied or answered was withdrawn by the remote: stop at the
+    /// next completion.
+    answer_withdrawn: bool,
+    /// Remote descriptions received so far.
+    received: u64,
+    fate: Fate,
+    /// Remote candidates that arrived before any remote description.
+    orphans: Vec<Candidate>,
+    session: Option<RemoteSession>,
+    /// The transport of the remote description applied on the current webrtcbin.
+    bin_remote: Option<Transport>,
+    /// The current webrtcbin's latest local description has been sent.
+    local_sent: bool,
+    /// The ufrag of the local description given to the current webrtcbin (set or being set):
+    /// the credentials its ICE agent uses.
+    bin_local_ufrag: Option<String>,
+    /// Local candidates waiting for their description to be sent.
+    held_local: Vec<Candidate>,
+    dtls_role: Option<DtlsRole>,
+    failures: u32,
+    exchanges: u64,
+    rebuilds: u64,
+    out: Vec<Action>,
+}
+
+impl Machine {
+    /// A machine for a peer we are `polite` toward (we joined the pool after it).
+    pub fn new(polite: bool) -> Self {
+        Self::with_options(polite, Options::default())
+    }
+
+    pub fn with_options(polite: bool, options: Options) -> Self {
+        Machine {
+            polite,
+            options,
+            state: State::Stable,
+            inbox: VecDeque::new(),
+            negotiation_needed: false,
+            announce_transport: false,
+            ice_restart: None,
+            offer_outstanding: false,
+            abandoned_for: None,
+            answer_withdrawn: false,
+            received: 0,
+            fate: Fate::NoneYet,
+            orphans: Vec::new(),
+            session: None,
+            bin_remote: None,
+            local_sent: false,
+            bin_local_ufrag: None,
+            held_local: Vec::new(),
+            dtls_role: None,
+            failures: 0,
+            exchanges: 0,
+            rebuilds: 0,
+            out: Vec::new(),
+        }
+    }
+
+    pub fn polite(&self) -> bool {
+        self.polite
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self.state {
+            State::Stable => Phase::Stable,
+            State::CreatingOffer { .. } => Phase::CreatingOffer,
+            State::SettingLocalOffer { .. } => Phase::SettingLocalOffer,
+            State::HaveLocalOffer { .. } => Phase::HaveLocalOffer,
+            State::SettingRemoteAnswer { .. } => Phase::SettingRemoteAnswer,
+            State::SettingRemoteOffer { .. } => Phase::SettingRemoteOffer,
+            State::CreatingAnswer { .. } => Phase::CreatingAnswer,
+            State::SettingLocalAnswer { .. } => Phase::SettingLocalAnswer,
+            State::Rebuilding { .. } => Phase::Rebuilding,
+            State::Failed => Phase::Failed,
+        }
+    }
+
+    /// Stable, nothing in flight, nothing queued, nothing owed to the remote.
+    pub fn is_settled(&self) -> bool {
+        matches!(self.state, State::Stable)
+            && self.inbox.is_empty()
+            && !self.negotiation_needed
+            && !self.announce_transport
+            && self.ice_restart.is_none()
+    }
+
+    /// Our DTLS role, once the first exchange completed.
+    pub fn dtls_role(&self) -> Option<DtlsRole> {
+        self.dtls_role
+    }
+
+    /// Offer/answer rounds completed with this peer, as it counts them too (see
+    /// [`Diagnostic::ExchangeCompleted`]).
+    pub fn completed_exchanges(&self) -> u64 {
+        self.exchanges
+    }
+
+    /// Rebuilds requested so far.
+    pub fn rebuilds(&self) -> u64 {
+        self.rebuilds
+    }
+
+    /// Feed one event; returns what to do, in order.
+    pub fn on(&mut self, event: Event) -> Vec<Action> {
+        if matches!(self.state, State::Failed) {
+            return Vec::new();
+        }
+        match event {
+            Event::NegotiationNeeded => self.negotiation_needed = true,
+            Event::OfferCreated { sdp } => self.on_offer_created(sdp),
+            Event::AnswerCreated { sdp } => self.on_answer_created(sdp),
+            Event::LocalDescriptionSet => self.on_local_description_set(),
+            Event::RemoteDescriptionSet => self.on_remote_description_set(),
+            Event::OfferFailed { error } => self.on_failure(Step::CreateOffer, error),
+            Event::AnswerFailed { error } => self.on_failure(Step::CreateAnswer, error),
+            Event::LocalDescriptionFailed { error } => {
+                let step = match self.state {
+                    State::SettingLocalAnswer { .. } => Step::SetLocalAnswer,
+                    _ => Step::SetLocalOffer,
+                };
+                self.on_failure(step, error)
+            }
+            Event::RemoteDescriptionFailed { error } => {
+                let step = match self.state {
+                    State::SettingRemoteAnswer { .. } => Step::SetRemoteAnswer,
+                    _ => Step::SetRemoteOffer,
+                };
+                self.on_failure(step, error)
+            }
+            Event::RemoteSdp(description) => self.on_remote_sdp(description),
+            Event::RemoteCandidate(candidate) => self.route_remote_candidate(candidate),
+            Event::LocalCandidate(candidate) => self.on_local_candidate(candidate),
+            Event::IceFailed => self.on_ice_failed(),
+            Event::Rebuilt => self.on_rebuilt(),
+        }
+        self.drive();
+        mem::take(&mut self.out)
+    }
+
+    // ----- output helpers -----
+
+    fn emit(&mut self, action: Action) {
+        self.out.push(action);
+    }
+
+    fn note(&mut self, diagnostic: Diagnostic) {
+        self.out.push(Action::Diagnostic(diagnostic));
+    }
+
+    fn unexpected(&mut self, event: &'static str) {
+        let phase = self.phase();
+        self.note(Diagnostic::UnexpectedEvent { event, phase });
+    }
+
+    fn take_state(&mut self) -> State {
+        mem::replace(&mut self.state, State::Stable)
+    }
+
+    // ----- the queue: act on what waits, whenever the machine is at rest -----
+
+    fn drive(&mut self) {
+        loop {
+            match self.state {
+                State::Stable => {
+                    if let Some(entry) = self.inbox.pop_front() {
+                        self.remote_in_stable(entry);
+                        continue;
+                    }
+                    if self.start_ice_restart_if_due() {
+                        return;
+                    }
+                    if self.negotiation_needed || self.announce_transport {
+                        self.start_offer(false);
+                    }
+                    return;
+                }
+                State::HaveLocalOffer { .. } => {
+                    let Some(entry) = self.inbox.pop_front() else {
+                        return;
+                    };
+                    self.remote_in_have_local_offer(entry);
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn remote_in_stable(&mut self, entry: RemoteEntry) {
+        match entry.kind {
+            SdpType::Offer if self.changes_transport(&entry.transport) => {
+                self.note(Diagnostic::RemoteTransportChanged);
+                self.rebuild(RebuildReason::RemoteTransportChange, Some(entry));
+            }
+            SdpType::Offer => {
+                self.emit(Action::SetRemoteDescription(entry.description()));
+                self.state = State::SettingRemoteOffer { offer: entry };
+            }
+            _ => {
+                self.note(Diagnostic::StaleAnswerIgnored);
+                self.ignore(entry);
+            }
+        }
+    }
+
+    fn remote_in_have_local_offer(&mut self, entry: RemoteEntry) {
+        let State::HaveLocalOffer { offer } = self.take_state() else {
+            unreachable!("called in HaveLocalOffer only");
+        };
+        match entry.kind {
+            SdpType::Answer | SdpType::Pranswer if !entry.stale => {
+                self.emit(Action::SetRemoteDescription(entry.description()));
+                self.state = State::SettingRemoteAnswer {
+                    offer,
+                    answer: entry,
+                };
+            }
+            SdpType::Offer if self.polite => {
+                // Glare, and we must give way, but webrtcbin 1.22 cannot roll back: answer on a
+                // fresh webrtcbin. Our offer is abandoned; its change is offered again later.
+                self.negotiation_needed = true;
+                self.abandoned_for = Some(entry.seq);
+                self.rebuild(RebuildReason::OfferCollision, Some(entry));
+            }
+            SdpType::Offer => {
+                self.state = State::HaveLocalOffer { offer };
+                self.note(Diagnostic::RemoteOfferIgnored);
+                self.ignore(entry);
+            }
+            _ => {
+                self.state = State::HaveLocalOffer { offer };
+                self.note(Diagnostic::StaleAnswerIgnored);
+                self.ignore(entry);
+            }
+        }
+    }
+
+    /// Starts an ICE restart if one is owed and the webrtcbin still has the old credentials.
+    fn start_ice_restart_if_due(&mut self) -> bool {
+        let Some(restart) = &self.ice_restart else {
+            return false;
+        };
+        if restart.rebuilt {
+            // A fresh webrtcbin: any description it sends restarts ICE (announce_transport).
+            return false;
+        }
+        if self.options.ice_restart_in_place {
+            self.start_offer(true);
+        } else {
+            self.rebuild(RebuildReason::IceRestart, None);
+        }
+        true
+    }
+
+    fn start_offer(&mut self, ice_restart: bool) {
+        // The offer covers every change so far; a later NegotiationNeeded sets the flag again.
+        self.negotiation_needed = false;
+        self.emit(if ice_restart {
+            Action::RestartIce
+        } else {
+            Action::CreateOffer
+        });
+        self.state = State::CreatingOffer { ice_restart };
+    }
+
+    fn inbox_has_offer(&self) -> bool {
+        self.inbox.iter().any(|e| e.kind == SdpType::Offer)
+    }
+
+    /// Removes the first queued offer; stale answers queued before it are ignored first, so
+    /// that candidate fates stay in arrival order.
+    fn take_first_queued_offer(&mut self) -> RemoteEntry {
+        loop {
+            let entry = self.inbox.pop_front().expect("a queued offer");
+            if entry.kind == SdpType::Offer {
+                return entry;
+            }
+            self.note(Diagnostic::StaleAnswerIgnored);
+            self.ignore(entry);
+        }
+    }
+
+    // ----- webrtcbin completions -----
+
+    fn on_offer_created(&mut self, sdp: String) {
+        let State::CreatingOffer { ice_restart } = self.state else {
+            return self.unexpected("OfferCreated");
+        };
+        if self.polite && self.inbox_has_offer() {
+            // webrtcbin is still stable: drop our offer unset and take the remote one, no
+            // rebuild needed. Our change is offered again afterwards.
+            self.note(Diagnostic::CreatedOfferDropped);
+            self.negotiation_needed = true;
+            self.state = State::Stable;
+            return;
+        }
+        let same_credentials = self
+            .ice_restart
+            .as_ref()
+            .is_some_and(|r| r.stale_local.as_deref() == sdp::ice_ufrag(&sdp));
+        if ice_restart && same_credentials {
+            // webrtcbin ignored the ice-restart option (GStreamer's own source says "FIXME:
+            // deal with ICE restarts"): asking again would loop. Restart by a rebuild instead.
+            self.note(Diagnostic::IceRestartIgnoredByWebrtcbin);
+            self.negotiation_needed = true;
+            self.rebuild(RebuildReason::IceRestart, None);
+            return;
+        }
+        let offer = sdp::enforce_dtls_role(&sdp, SdpType::Offer, self.dtls_role);
+        self.local_sent = false;
+        self.bin_local_ufrag = sdp::ice_ufrag(&offer).map(str::to_owned);
+        self.emit(Action::SetLocalDescription(SessionDescription {
+            kind: SdpType::Offer,
+            sdp: offer.clone(),
+        }));
+        self.state = State::SettingLocalOffer { offer };
+    }
+
+    fn on_answer_created(&mut self, sdp: String) {
+        if !matches!(self.state, State::CreatingAnswer { .. }) {
+            return self.unexpected("AnswerCreated");
+        }
+        if self.stop_withdrawn_answer() {
+            return;
+        }
+        let State::CreatingAnswer { offer } = self.take_state() else {
+            unreachable!("checked above");
+        };
+        let answer = sdp::enforce_dtls_role(&sdp, SdpType::Answer, self.dtls_role);
+        self.local_sent = false;
+        self.bin_local_ufrag = sdp::ice_ufrag(&answer).map(str::to_owned);
+        self.emit(Action::SetLocalDescription(SessionDescription {
+            kind: SdpType::Answer,
+            sdp: answer.clone(),
+        }));
+        self.state = State::SettingLocalAnswer { offer, answer };
+    }
+
+    fn on_local_description_set(&mut self) {
+        if matches!(self.state, State::SettingLocalAnswer { .. }) && self.stop_withdrawn_answer() {
+            return;
+        }
+        match self.take_state() {
+            State::SettingLocalOffer { offer } => {
+                if self.polite && self.inbox_has_offer() {
+                    // webrtcbin now holds an offer the impolite remote will ignore, and cannot
+                    // roll it back: do not send it, answer on a fresh webrtcbin instead.
+                    self.note(Diagnostic::UnsentOfferAbandoned);
+                    self.negotiation_needed = true;
+                    let remote = self.take_first_queued_offer();
+                    self.rebuild(RebuildReason::OfferCollision, Some(remote));
+                } else {
+                    self.send_local(SdpType::Offer, offer.clone());
+                    self.offer_outstanding = true;
+                    self.state = State::HaveLocalOffer { offer };
+                }
+            }
+            State::SettingLocalAnswer { offer, answer } => {
+                self.send_local(SdpType::Answer, answer.clone());
+                self.exchange_completed(Offerer::Remote, &answer, &offer.sdp);
+            }
+            other => {
+                self.state = other;
+                self.unexpected("LocalDescriptionSet");
+            }
+        }
+    }
+
+    fn on_remote_description_set(&mut self) {
+        if matches!(self.state, State::SettingRemoteOffer { .. }) && self.stop_withdrawn_answer() {
+            return;
+        }
+        match self.take_state() {
+            State::SettingRemoteOffer { mut offer } => {
+                self.remote_applied(&mut offer);
+                self.emit(Action::CreateAnswer);
+                self.state = State::CreatingAnswer { offer };
+            }
+            State::SettingRemoteAnswer { offer, mut answer } => {
+                let changed = self.changes_transport(&answer.transport);
+                self.remote_applied(&mut answer);
+                if answer.kind == SdpType::Pranswer {
+                    self.state = State::HaveLocalOffer { offer };
+                    return;
+                }
+                self.exchange_completed(Offerer::Local, &offer, &answer.sdp);
+                if changed {
+                    // The remote answered from a new transport (a polite poolgate rebuilt to
+                    // answer us). The exchange is complete on both sides, but this webrtcbin
+                    // cannot follow: offer again from a fresh one.
+                    self.note(Diagnostic::RemoteTransportChanged);
+                    self.rebuild(RebuildReason::RemoteTransportChange, None);
+                }
+            }
+            other => {
+                self.state = other;
+                self.unexpected("RemoteDescriptionSet");
+            }
+        }
+    }
+
+    fn on_rebuilt(&mut self) {
+        if !matches!(self.state, State::Rebuilding { .. }) {
+            return self.unexpected("Rebuilt");
+        }
+        let State::Rebuilding { apply } = self.take_state() else {
+            unreachable!("checked above");
+        };
+        // A fresh webrtcbin: new ICE credentials and certificate, which the remote has to learn.
+        self.announce_transport = true;
+        if let Some(restart) = &mut self.ice_restart {
+            restart.rebuilt = true;
+        }
+        match apply {
+            Some(offer) => {
+                self.emit(Action::SetRemoteDescription(offer.description()));
+                self.state = State::SettingRemoteOffer { offer };
+            }
+            None => self.state = State::Stable,
+        }
+    }
+
+    fn on_failure(&mut self, step: Step, error: String) {
+        let matches_step = matches!(
+            (&self.state, step),
+            (State::CreatingOffer { .. }, Step::CreateOffer)
+                | (State::SettingLocalOffer { .. }, Step::SetLocalOffer)
+                | (State::SettingRemoteAnswer { .. }, Step::SetRemoteAnswer)
+                | (State::SettingRemoteOffer { .. }, Step::SetRemoteOffer)
+                | (State::CreatingAnswer { .. }, Step::CreateAnswer)
+                | (State::SettingLocalAnswer { .. }, Step::SetLocalAnswer)
+        );
+        if !matches_step {
+            return self.unexpected(match step {
+                Step::CreateOffer => "OfferFailed",
+                Step::CreateAnswer => "AnswerFailed",
+                Step::SetLocalOffer | Step::SetLocalAnswer => "LocalDescriptionFailed",
+                Step::SetRemoteAnswer | Step::SetRemoteOffer => "RemoteDescriptionFailed",
+            });
+        }
+        self.failures += 1;
+        self.note(Diagnostic::OperationFailed {
+            step,
+            error: error.clone(),
+        });
+        if self.failures > self.options.max_consecutive_failures {
+            self.state = State::Failed;
+            self.emit(Action::Failed {
+                reason: format!(
+                    "{} failed operations in a row, the last one {step:?}: {error}",
+                    self.failures
+                ),
+            });
+            return;
+        }
+        match self.take_state() {
+            State::CreatingOffer { .. } | State::SettingLocalOffer { .. } => {
+                // Offer again from a fresh webrtcbin.
+                self.negotiation_needed = true;
+                self.rebuild(RebuildReason::OperationFailed, None);
+            }
+            State::SettingRemoteAnswer { answer, .. } => {
+                // The remote believes the exchange done (and so does this count); a fresh
+                // webrtcbin offers again.
+                self.count_exchange(Offerer::Local, false);
+                self.drop_remote(answer.candidates.len(), DropReason::IgnoredDescription);
+                self.fate = Fate::Ignored {
+                    ufrag: answer.transport.ufrag,
+                };
+                self.negotiation_needed = true;
+                self.rebuild(RebuildReason::OperationFailed, None);
+            }
+            State::SettingRemoteOffer { offer }
+            | State::CreatingAnswer { offer }
+            | State::SettingLocalAnswer { offer, .. } => {
+                // The remote waits for our answer: apply its offer again on a fresh webrtcbin
+                // (candidates already applied are replayed from the session log), unless the
+                // remote withdrew it meanwhile.
+                let retry = if self.answer_withdrawn {
+                    self.ignore(offer);
+                    None
+                } else {
+                    Some(offer)
+                };
+                self.rebuild(RebuildReason::OperationFailed, retry);
+            }
+            State::Stable | State::HaveLocalOffer { .. } | State::Rebuilding { .. } => {
+                unreachable!("matched a step in flight above")
+            }
+            State::Failed => unreachable!("Failed handled in on()"),
+        }
+    }
+
+    // ----- signalling input -----
+
+    fn on_remote_sdp(&mut self, description: SessionDescription) {
+        let SessionDescription { kind, sdp } = description;
+        if kind == SdpType::Rollback {
+            return self.on_remote_rollback();
+        }
+        let stale = kind != SdpType::Offer && !self.offer_outstanding;
+        if kind == SdpType::Answer && !stale {
+            self.offer_outstanding = false;
+        }
+        if kind == SdpType::Answer && stale {
+            if let Some(withdrawn) = self.abandoned_for.take() {
+                // Both sides gave way: the round of our abandoned offer did complete, on the
+                // remote's side, and the remote rolled back the offer we gave way to.
+                self.note(Diagnostic::RemoteAnsweredAbandonedOffer);
+                self.count_exchange(Offerer::Local, false);
+                self.withdraw_remote_offer(withdrawn);
+            }
+        }
+        self.received += 1;
+        let entry = RemoteEntry {
+            seq: self.received,
+            kind,
+            transport: Transport::of(&sdp),
+            sdp,
+            stale,
+            // Candidates that came before any description belong to the first one.
+            candidates: mem::take(&mut self.orphans),
+        };
+        self.inbox.push_back(entry);
+    }
+
+    /// rtcpool never sends one (its rollbacks are implicit). The remote withdraws its last
+    /// offer: dropped if still queued, else handled like an offer the remote rolled back while
+    /// we answer it. Anything else would need a rollback webrtcbin 1.22 cannot do.
+    fn on_remote_rollback(&mut self) {
+        if self.inbox.back().map(|e| e.kind) == Some(SdpType::Offer) {
+            let withdrawn = self.inbox.pop_back().expect("checked above");
+            self.note(Diagnostic::RemoteOfferWithdrawn);
+            // Later candidates follow the description the remote went back to, which is again
+            // the last one received before them: routing needs no change.
+            self.drop_remote(withdrawn.candidates.len(), DropReason::IgnoredDescription);
+        } else if let Some(seq) = self
+            .offer_being_answered()
+            .filter(|_| self.inbox.is_empty())
+        {
+            self.note(Diagnostic::RemoteOfferWithdrawn);
+            self.withdraw_remote_offer(seq);
+        } else {
+            self.note(Diagnostic::RemoteRollbackIgnored);
+        }
+    }
+
+    /// The arrival number of the remote offer we are applying or answering, if any.
+    fn offer_being_answered(&self) -> Option<u64> {
+        match &self.state {
+            State::Rebuilding { apply: Some(offer) }
+            | State::SettingRemoteOffer { offer }
+            | State::CreatingAnswer { offer }
+            | State::SettingLocalAnswer { offer, .. } => Some(offer.seq),
+            _ => None,
+        }
+    }
+
+    /// The remote withdrew offer `seq` (rolled it back). If we are still on the way to
+    /// answering it, we stop: an answer now would reach the remote when it expects none, or
+    /// worse, when it waits for the answer to a newer offer, and be taken for that one. Not
+    /// applied yet: dropped. Held by webrtcbin: the webrtcbin is replaced at the next
+    /// completion, and our answer is never sent. Either way the fresh webrtcbin offers.
+    /// Already answered: nothing left to stop; the offer we owe repairs the rest.
+    fn withdraw_remote_offer(&mut self, seq: u64) {
+        if self.offer_being_answered() != Some(seq) {
+            return;
+        }
+        if let State::Rebuilding { apply } = &mut self.state {
+            let withdrawn = apply.take().expect("offer_being_answered checked it");
+            self.ignore(withdrawn);
+        } else {
+            self.answer_withdrawn = true;
+        }
+    }
+
+    /// At a completion on the way to answering a withdrawn remote offer: replace the
+    /// webrtcbin that holds it instead of going on.
+    fn stop_withdrawn_answer(&mut self) -> bool {
+        if !self.answer_withdrawn {
+            return false;
+        }
+        self.answer_withdrawn = false;
+        match self.take_state() {
+            State::SettingRemoteOffer { offer } => self.ignore(offer),
+            State::CreatingAnswer { .. } | State::SettingLocalAnswer { .. } => {}
+            other => unreachable!("answer_withdrawn is set while answering only, not {other:?}"),
+        }
+        self.rebuild(RebuildReason::RemoteOfferWithdrawn, None);
+        true
+    }
+
+    fn on_ice_failed(&mut self) {
+        let ice_ran = self.bin_remote.is_some() && self.bin_local_ufrag.is_some();
+        if matches!(self.state, State::Rebuilding { .. }) || !ice_ran {
+            return self.note(Diagnostic::IceFailedIgnored);
+        }
+        if self.ice_restart.is_some() {
+            return; // already owed
+        }
+        self.ice_restart = Some(IceRestart {
+            stale_local: self.bin_local_ufrag.clone(),
+            stale_remote: self.bin_remote.as_ref().and_then(|t| t.ufrag.clone()),
+            rebuilt: false,
+        });
+        let at_rest = matches!(self.state, State::Stable) && self.inbox.is_empty();
+        if !at_rest {
+            self.note(Diagnostic::IceRestartDeferred);
+        }
+    }
+
+    fn on_local_candidate(&mut self, candidate: Candidate) {
+        if matches!(self.state, State::Rebuilding { .. }) {
+            self.note(Diagnostic::LocalCandidatesDropped { count: 1 });
+        } else if self.local_sent {
+            self.emit(Action::SendCandidate(candidate));
+        } else {
+            self.held_local.push(candidate);
+        }
+    }
+
+    // ----- remote candidates -----
+
+    /// The last remote description received, if it is not applied or ignored yet.
+    fn pending_entry_mut(&mut self) -> Option<&mut RemoteEntry> {
+        if !self.inbox.is_empty() {
+            return self.inbox.back_mut();
+        }
+        match &mut self.state {
+            State::SettingRemoteOffer { offer } => Some(offer),
+            State::SettingRemoteAnswer { answer, .. } => Some(answer),
+            State::Rebuilding { apply: Some(offer) } => Some(offer),
+            _ => None,
+        }
+    }
+
+    fn session_ufrag(&self) -> Option<&str> {
+        self.session.as_ref().and_then(|s| s.ufrag.as_deref())
+    }
+
+    /// Whether `candidate` is of the live remote ICE session: by the ufrag it states, else by
+    /// the ufrag of the description it followed (`followed`).
+    fn of_live_session(&self, candidate: &Candidate, followed: Option<&str>) -> bool {
+        let Some(live) = self.session_ufrag() else {
+            return false;
+        };
+        match candidate.as_ref().and_then(sdp::candidate_ufrag) {
+            Some(stated) => stated == live,
+            None => followed == Some(live),
+        }
+    }
+
+    fn route_remote_candidate(&mut self, candidate: Candidate) {
+        let stated = candidate
+            .as_ref()
+            .and_then(sdp::candidate_ufrag)
+            .map(str::to_owned);
+        if let Some(entry) = self.pending_entry_mut() {
+            let other_session = matches!(
+                (&stated, &entry.transport.ufrag),
+                (Some(s), Some(e)) if s != e
+            );
+            if !other_session {
+                entry.candidates.push(candidate);
+                return;
+            }
+            // A late candidate of an earlier ICE session than the description it follows.
+            return if self.of_live_session(&candidate, None) {
+                self.add_session_candidate(candidate)
+            } else {
+                self.drop_remote(1, DropReason::OtherIceSession)
+            };
+        }
+        match &self.fate {
+            Fate::NoneYet => self.orphans.push(candidate),
+            Fate::Applied => {
+                let other_session = matches!(
+                    (stated.as_deref(), self.session_ufrag()),
+                    (Some(s), Some(live)) if s != live
+                );
+                if other_session {
+                    self.drop_remote(1, DropReason::OtherIceSession);
+                } else {
+                    self.add_session_candidate(candidate);
+                }
+            }
+            Fate::Ignored { ufrag } => {
+                if self.of_live_session(&candidate, ufrag.as_deref()) {
+                    self.add_session_candidate(candidate);
+                } else {
+                    self.drop_remote(1, DropReason::IgnoredDescription);
+                }
+            }
+        }
+    }
+
+    /// A candidate of the live remote session: added now if the current webrtcbin has that
+    /// session, held while a set-remote-description is in flight, else kept for replay.
+    fn add_session_candidate(&mut self, candidate: Candidate) {
+        let on_bin = match (&self.session, &self.bin_remote) {
+            (Some(s), Some(b)) => s.ufrag == b.ufrag,
+            _ => false,
+        };
+        let remote_in_flight = matches!(
+            self.state,
+            State::SettingRemoteOffer { .. } | State::SettingRemoteAnswer { .. }
+        );
+        let Some(session) = self.session.as_mut() else {
+            return self.drop_remote(1, DropReason::OtherIceSession);
+        };
+        if on_bin && remote_in_flight {
+            session.held.push(candidate);
+        } else if on_bin {
+            session.candidates.push(candidate.clone());
+            self.emit(Action::AddRemoteCandidate(candidate));
+        } else {
+            session.candidates.push(candidate);
+        }
+    }
+
+    /// A remote description was applied on the current webrtcbin: update the session and add
+    /// the candidates that wait for it, in order.
+    fn remote_applied(&mut self, entry: &mut RemoteEntry) {
+        let transport = entry.transport.clone();
+        let continuing = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.ufrag == transport.ufrag);
+        let was_on_bin = self
+            .bin_remote
+            .as_ref()
+            .is_some_and(|b| b.ufrag == transport.ufrag);
+        if self
+            .ice_restart
+            .as_ref()
+            .is_some_and(|r| r.stale_remote != transport.ufrag)
+        {
+            self.ice_restart = None; // the remote restarted ICE
+        }
+        self.bin_remote = Some(transport.clone());
+        self.fate = Fate::Applied;
+        if !continuing {
+            // The remote restarted ICE (or this is the first description): the old session's
+            // candidates are of no use any more.
+            if let Some(old) = self.session.take() {
+                if !old.held.is_empty() {
+                    self.drop_remote(old.held.len(), DropReason::OtherIceSession);
+                }
+            }
+            self.session = Some(RemoteSession {
+                ufrag: transport.ufrag,
+                candidates: Vec::new(),
+                held: Vec::new(),
+            });
+        }
+        let session = self.session.as_mut().expect("set above");
+        let mut adds = Vec::new();
+        if continuing && !was_on_bin {
+            // A fresh webrtcbin continuing the remote's ICE session: the remote will not
+            // trickle those candidates again.
+            adds.extend(session.candidates.iter().cloned());
+        }
+        let held = mem::take(&mut session.held);
+        let new = mem::take(&mut entry.candidates);
+        adds.extend(held.iter().cloned());
+        adds.extend(new.iter().cloned());
+        session.candidates.extend(held);
+        session.candidates.extend(new);
+        for candidate in adds {
+            self.emit(Action::AddRemoteCandidate(candidate));
+        }
+    }
+
+    /// A remote description that will not be applied; its candidates are dropped, unless they
+    /// are of the live ICE session.
+    fn ignore(&mut self, mut entry: RemoteEntry) {
+        let followed = entry.transport.ufrag.clone();
+        let mut dropped = 0;
+        for candidate in mem::take(&mut entry.candidates) {
+            if self.of_live_session(&candidate, followed.as_deref()) {
+                self.add_session_candidate(candidate);
+            } else {
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            self.drop_remote(dropped, DropReason::IgnoredDescription);
+        }
+        self.fate = Fate::Ignored { ufrag: followed };
+    }
+
+    fn drop_remote(&mut self, count: usize, reason: DropReason) {
+        if count > 0 {
+            self.note(Diagnostic::RemoteCandidatesDropped { count, reason });
+        }
+    }
+
+    // ----- local descriptions, rebuilds, exchanges -----
+
+    /// Whether `remote` names a transport the current webrtcbin cannot switch to.
+    fn changes_transport(&self, remote: &Transport) -> bool {
+        let Some(current) = &self.bin_remote else {
+            return false; // a fresh webrtcbin takes any transport
+        };
+        current.fingerprint != remote.fingerprint
+            || (current.ufrag != remote.ufrag && !self.options.ice_restart_in_place)
+    }
+
+    fn send_local(&mut self, kind: SdpType, sdp: String) {
+        let ufrag = sdp::ice_ufrag(&sdp).map(str::to_owned);
+        if self
+            .ice_restart
+            .as_ref()
+            .is_some_and(|r| r.stale_local != ufrag)
+        {
+            self.ice_restart = None; // our credentials are new
+        }
+        if kind == SdpType::Offer {
+            // From now on an answer is taken for this offer.
+            self.abandoned_for = None;
+        }
+        self.local_sent = true;
+        self.announce_transport = false;
+        self.emit(Action::SendSdp(SessionDescription { kind, sdp }));
+        for candidate in mem::take(&mut self.held_local) {
+            self.emit(Action::SendCandidate(candidate));
+        }
+    }
+
+    fn rebuild(&mut self, reason: RebuildReason, apply: Option<RemoteEntry>) {
+        self.rebuilds += 1;
+        // Whatever offer the old webrtcbin had out is abandoned.
+        self.offer_outstanding = false;
+        self.answer_withdrawn = false;
+        self.local_sent = false;
+        self.bin_remote = None;
+        self.bin_local_ufrag = None;
+        if !self.held_local.is_empty() {
+            let count = mem::take(&mut self.held_local).len();
+            self.note(Diagnostic::LocalCandidatesDropped { count });
+        }
+        if let Some(session) = &mut self.session {
+            // Held for the old webrtcbin: now kept for replay on the fresh one.
+            let held = mem::take(&mut session.held);
+            session.candidates.extend(held);
+        }
+        self.emit(Action::Rebuild { reason });
+        self.state = State::Rebuilding { apply };
+    }
+
+    fn count_exchange(&mut self, offerer: Offerer, applied: bool) {
+        self.exchanges += 1;
+        let total = self.exchanges;
+        self.note(Diagnostic::ExchangeCompleted {
+            offerer,
+            total,
+            applied,
+        });
+    }
+
+    fn exchange_completed(&mut self, offerer: Offerer, local: &str, remote: &str) {
+        self.state = State::Stable;
+        self.failures = 0;
+        let (local, remote) = (sdp::dtls_setup(local), sdp::dtls_setup(remote));
+        match (self.dtls_role, sdp::negotiated_role(local, remote)) {
+            (None, Some(role)) => {
+                self.dtls_role = Some(role);
+                self.note(Diagnostic::DtlsRoleFixed(role));
+            }
+            (Some(fixed), Some(role)) if fixed == role => {}
+            (fixed, _) => self.note(Diagnostic::DtlsRoleConflict {
+                fixed,
+                local,
+                remote,
+            }),
+        }
+        self.count_exchange(offerer, true);
+    }
+}
+
+#[cfg(test)]
+#[path = "negotiation_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "negotiation_sim.rs"]
+mod sim;
