@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use libtest_mimic::{Arguments, Trial};
-use poolgate::endpoint::{Endpoint, EndpointEvent, EndpointOptions};
+use poolgate::endpoint::{
+    ChannelSpec, ChannelTarget, Endpoint, EndpointEvent, EndpointOptions, Payload,
+};
 use poolgate::signalling::{EndpointId, SignallingTarget};
 use poolgate::{Config, Gateway};
 use poolgate_tests::browser::{harness_web_root, Browser};
@@ -53,6 +55,9 @@ fn main() {
                 JoinOrder::EndpointFirst,
                 Viewer::WithMedia,
             ))
+        }),
+        Trial::test("endpoint_data_channels_with_a_browser", || {
+            run(data_channel_scenario())
         }),
         Trial::test("endpoint_in_a_pyrtc_pool", || {
             run(remote_endpoint_scenario(Remote::Pyrtc))
@@ -442,6 +447,137 @@ async fn remote_endpoint_scenario(remote: Remote) -> anyhow::Result<()> {
     if let Some(p) = pyrtc {
         p.stop().await;
     }
+    gateway.stop().await;
+    Ok(())
+}
+
+/// Data channels both ways between the endpoint and a browser: the endpoint opens `gw` to every
+/// peer before the browser joins, the browser opens `harness` after its first exchange; text
+/// and binary messages go round trip on both.
+async fn data_channel_scenario() -> anyhow::Result<()> {
+    let gateway = start_gateway().await?;
+    let url = format!("http://{}/harness.html", gateway.addr());
+    let (mut endpoint, endpoint_id) = start_endpoint(&gateway, "dc").await?;
+    let handle = endpoint.handle();
+    handle.create_channel(ChannelSpec::reliable("gw"), ChannelTarget::All);
+
+    // The endpoint answers pings like the page does; everything else goes to the test.
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<EndpointEvent>();
+    let echo_handle = handle.clone();
+    let pump = tokio::spawn(async move {
+        while let Some(event) = endpoint.next_event().await {
+            if let EndpointEvent::Message {
+                peer,
+                label,
+                payload: Payload::Text(t),
+            } = &event
+            {
+                if let Some(x) = t.strip_prefix("ping:") {
+                    echo_handle
+                        .send(*peer, label, Payload::Text(format!("pong:{x}")))
+                        .await;
+                    continue;
+                }
+            }
+            let _ = seen_tx.send(event);
+        }
+    });
+    // Waits for an endpoint event that `want` accepts.
+    async fn expect(
+        seen: &mut tokio::sync::mpsc::UnboundedReceiver<EndpointEvent>,
+        what: &str,
+        want: impl Fn(&EndpointEvent) -> bool,
+    ) -> anyhow::Result<EndpointEvent> {
+        let deadline = tokio::time::Instant::now() + CONNECT_LIMIT;
+        loop {
+            let e = tokio::time::timeout_at(deadline, seen.recv())
+                .await
+                .with_context(|| format!("no endpoint event: {what}"))?
+                .context("the endpoint stopped")?;
+            if want(&e) {
+                return Ok(e);
+            }
+        }
+    }
+
+    let mut b = Browser::launch().await?;
+    b.open("v", &url).await?;
+    let browser_id = b
+        .eval(
+            "v",
+            "harness.join({transport: 'ws', pool: 'dc', media: true})",
+        )
+        .await?
+        .as_str()
+        .map(str::to_string)
+        .context("browser id")?;
+    let browser = EndpointId(uuid::Uuid::parse_str(&browser_id)?);
+
+    // Browser -> endpoint, on the channel the browser opened.
+    let ok = b
+        .eval(
+            "v",
+            &format!(
+                "harness.ping({endpoint_id:?}, 'hello', {})",
+                CONNECT_LIMIT.as_millis()
+            ),
+        )
+        .await?;
+    ensure!(ok == json!(true), "browser ping over its own channel: {ok}");
+
+    // Endpoint -> browser, on the endpoint's `gw` channel.
+    expect(&mut seen, "gw open", |e| {
+        matches!(e, EndpointEvent::ChannelOpen { peer, label } if *peer == browser && label == "gw")
+    })
+    .await?;
+    ensure!(
+        handle
+            .send(browser, "gw", Payload::Text("ping:from-gw".into()))
+            .await,
+        "no open gw channel to the browser"
+    );
+    expect(&mut seen, "pong on gw", |e| {
+        matches!(e, EndpointEvent::Message { peer, label, payload: Payload::Text(t) }
+            if *peer == browser && label == "gw" && t == "pong:from-gw")
+    })
+    .await?;
+
+    // Binary both ways: the page sends bytes on its channel; the endpoint sends bytes on `gw`,
+    // which the page echoes back.
+    let label = b
+        .eval(
+            "v",
+            &format!("harness.sendBinary({endpoint_id:?}, [1, 2, 3, 250])"),
+        )
+        .await?;
+    expect(&mut seen, "binary from the browser", |e| {
+        matches!(e, EndpointEvent::Message { peer, label: l, payload: Payload::Binary(bytes) }
+            if *peer == browser && Some(l.as_str()) == label.as_str() && bytes == &[1, 2, 3, 250])
+    })
+    .await?;
+    ensure!(
+        handle
+            .send(browser, "gw", Payload::Binary(vec![9, 8, 7, 0]))
+            .await,
+        "no open gw channel for binary"
+    );
+    expect(&mut seen, "binary echo", |e| {
+        matches!(e, EndpointEvent::Message { label, payload: Payload::Binary(bytes), .. }
+            if label == "gw" && bytes == &[9, 8, 7, 0])
+    })
+    .await?;
+    let received = b.eval("v", "harness.binaryReceived()").await?;
+    ensure!(
+        received.as_array().is_some_and(|r| r
+            .iter()
+            .any(|m| m["label"] == "gw" && m["bytes"] == json!([9, 8, 7, 0]))),
+        "the page did not record the endpoint's binary message: {received}"
+    );
+
+    b.quit().await?;
+    // The pump owns the endpoint: aborting it drops the endpoint, which stops it.
+    pump.abort();
+    let _ = pump.await;
     gateway.stop().await;
     Ok(())
 }

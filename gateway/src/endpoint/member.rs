@@ -17,11 +17,16 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::datachannel::{ChannelSignal, ChannelSpec, Payload};
 use super::media::Publisher;
 use super::negotiation::Event;
 use super::peer::{Outgoing, PeerConnection, PeerEvent, PeerSignal};
 use crate::config::IceServer;
 use crate::signalling::{ClientMessage, EndpointId, ServerMessage, Signaller, SignallingTarget};
+
+/// How long we wait for a newcomer's own first offer before offering (see
+/// [`PeerConnection::new`]). Browsers offer within tens of milliseconds of joining.
+const FIRST_OFFER_HOLD: Duration = Duration::from_millis(1500);
 
 /// How to join and what to send.
 #[derive(Clone, Debug)]
@@ -62,14 +67,94 @@ pub enum EndpointEvent {
         id: EndpointId,
         state: String,
     },
+    /// A data channel (ours or the peer's) opened.
+    ChannelOpen {
+        peer: EndpointId,
+        label: String,
+    },
+    ChannelClosed {
+        peer: EndpointId,
+        label: String,
+    },
+    /// A message on a data channel.
+    Message {
+        peer: EndpointId,
+        label: String,
+        payload: Payload,
+    },
     /// The endpoint has ended (`rtc:stop`, or asked to stop).
     Stopped {
         reason: String,
     },
 }
 
+/// Whom a data channel is opened to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelTarget {
+    /// Every current peer and every later one.
+    All,
+    /// One peer.
+    Peer(EndpointId),
+}
+
+enum Command {
+    CreateChannel(ChannelSpec, ChannelTarget),
+    Send {
+        peer: EndpointId,
+        label: String,
+        payload: Payload,
+        sent: oneshot::Sender<bool>,
+    },
+    Broadcast {
+        label: String,
+        payload: Payload,
+        sent: oneshot::Sender<usize>,
+    },
+}
+
+/// Controls a running endpoint; cheap to clone, usable while another task reads its events.
+#[derive(Clone)]
+pub struct EndpointHandle {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl EndpointHandle {
+    /// Opens a data channel to one peer, or to every current and later peer.
+    pub fn create_channel(&self, spec: ChannelSpec, target: ChannelTarget) {
+        let _ = self.commands.send(Command::CreateChannel(spec, target));
+    }
+
+    /// Sends on an open channel labelled `label` to `peer` (ours or the peer's). False when
+    /// there is no such open channel.
+    pub async fn send(&self, peer: EndpointId, label: &str, payload: Payload) -> bool {
+        let (sent, result) = oneshot::channel();
+        let command = Command::Send {
+            peer,
+            label: label.to_string(),
+            payload,
+            sent,
+        };
+        self.commands.send(command).is_ok() && result.await.unwrap_or(false)
+    }
+
+    /// Sends on the open channel labelled `label` of every peer; returns how many got it.
+    pub async fn broadcast(&self, label: &str, payload: Payload) -> usize {
+        let (sent, result) = oneshot::channel();
+        let command = Command::Broadcast {
+            label: label.to_string(),
+            payload,
+            sent,
+        };
+        if self.commands.send(command).is_err() {
+            return 0;
+        }
+        result.await.unwrap_or(0)
+    }
+}
+
 /// A running endpoint. Dropping it stops it.
 pub struct Endpoint {
+    handle: EndpointHandle,
     events: mpsc::UnboundedReceiver<EndpointEvent>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -86,19 +171,28 @@ impl Endpoint {
             .context("starting the endpoint pipeline")?;
         let (events_tx, events) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
+        let (commands, command_rx) = mpsc::unbounded_channel();
         let runner = Runner {
             options,
             pipeline,
             publisher,
             peers: HashMap::new(),
+            broadcast_channels: Vec::new(),
             events: events_tx,
+            commands: command_rx,
         };
         let task = tokio::spawn(runner.run(stopped));
         Ok(Endpoint {
+            handle: EndpointHandle { commands },
             events,
             stop: Some(stop),
             task: Some(task),
         })
+    }
+
+    /// A handle for data channels, usable from another task.
+    pub fn handle(&self) -> EndpointHandle {
+        self.handle.clone()
     }
 
     /// The next event; `None` after `Stopped`.
@@ -130,7 +224,10 @@ struct Runner {
     pipeline: gst::Pipeline,
     publisher: Publisher,
     peers: HashMap<EndpointId, PeerConnection>,
+    /// Channels opened to every peer, later ones included.
+    broadcast_channels: Vec<ChannelSpec>,
     events: mpsc::UnboundedSender<EndpointEvent>,
+    commands: mpsc::UnboundedReceiver<Command>,
 }
 
 /// Why one signalling session ended.
@@ -203,6 +300,7 @@ impl Runner {
                     Some(m) => self.on_server(m, signaller, peer_tx),
                 },
                 Some(event) = peer_rx.recv() => self.on_peer(event, signaller),
+                Some(command) = self.commands.recv() => self.on_command(command),
                 _ = &mut *stopped => return SessionEnd::Stopped("asked to stop".into()),
             }
         }
@@ -229,7 +327,7 @@ impl Runner {
                 });
                 for id in peers {
                     // We joined after them: we are the polite one.
-                    self.add_peer(id, true, peer_tx);
+                    self.add_peer(id, true, None, peer_tx);
                     let description = descriptions.get(&id).cloned().flatten();
                     let _ = self
                         .events
@@ -237,7 +335,7 @@ impl Runner {
                 }
             }
             ServerMessage::Peer { id } => {
-                self.add_peer(id, false, peer_tx);
+                self.add_peer(id, false, Some(FIRST_OFFER_HOLD), peer_tx);
                 let _ = self.events.send(EndpointEvent::PeerJoined {
                     id,
                     description: None,
@@ -266,10 +364,54 @@ impl Runner {
         }
     }
 
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::CreateChannel(spec, ChannelTarget::All) => {
+                for peer in self.peers.values_mut() {
+                    peer.add_channel(spec.clone());
+                }
+                self.broadcast_channels.push(spec);
+            }
+            Command::CreateChannel(spec, ChannelTarget::Peer(id)) => {
+                match self.peers.get_mut(&id) {
+                    Some(peer) => peer.add_channel(spec),
+                    None => {
+                        tracing::warn!(peer = %id, label = %spec.label, "no such peer for a data channel")
+                    }
+                }
+            }
+            Command::Send {
+                peer,
+                label,
+                payload,
+                sent,
+            } => {
+                let ok = self
+                    .peers
+                    .get(&peer)
+                    .is_some_and(|p| p.send(&label, &payload));
+                let _ = sent.send(ok);
+            }
+            Command::Broadcast {
+                label,
+                payload,
+                sent,
+            } => {
+                let n = self
+                    .peers
+                    .values()
+                    .filter(|p| p.send(&label, &payload))
+                    .count();
+                let _ = sent.send(n);
+            }
+        }
+    }
+
     fn add_peer(
         &mut self,
         id: EndpointId,
         polite: bool,
+        hold_first_offer: Option<Duration>,
         peer_tx: &mpsc::UnboundedSender<PeerEvent>,
     ) {
         match PeerConnection::new(
@@ -279,6 +421,8 @@ impl Runner {
             self.publisher.clone(),
             self.options.ice_servers.clone(),
             self.options.ice_local_addresses.clone(),
+            self.broadcast_channels.clone(),
+            hold_first_offer,
             peer_tx.clone(),
         ) {
             Ok(peer) => {
@@ -292,12 +436,30 @@ impl Runner {
         let Some(peer) = self.peers.get_mut(&event.peer) else {
             return;
         };
+        if let PeerSignal::ReleaseFirstOffer = event.event {
+            let outgoing = peer.release_first_offer();
+            self.send_all(event.peer, outgoing, signaller);
+            return;
+        }
         if peer.generation() != event.generation {
             // From a webrtcbin that was rebuilt away.
             return;
         }
         match event.event {
             PeerSignal::Negotiation(e) => self.feed(event.peer, e, signaller),
+            PeerSignal::Channel(signal) => {
+                let peer = event.peer;
+                let _ = self.events.send(match signal {
+                    ChannelSignal::Open { label } => EndpointEvent::ChannelOpen { peer, label },
+                    ChannelSignal::Closed { label } => EndpointEvent::ChannelClosed { peer, label },
+                    ChannelSignal::Message { label, payload } => EndpointEvent::Message {
+                        peer,
+                        label,
+                        payload,
+                    },
+                });
+            }
+            PeerSignal::ReleaseFirstOffer => {}
             PeerSignal::ConnectionState(state) => {
                 peer.state = state;
                 let state = connection_state_name(state);
@@ -315,7 +477,12 @@ impl Runner {
             tracing::debug!(peer = %id, "signalling for an unknown peer ignored");
             return;
         };
-        for out in peer.handle(event) {
+        let outgoing = peer.handle(event);
+        self.send_all(id, outgoing, signaller);
+    }
+
+    fn send_all(&self, id: EndpointId, outgoing: Vec<Outgoing>, signaller: &Signaller) {
+        for out in outgoing {
             signaller.send(match out {
                 Outgoing::Sdp(description) => ClientMessage::Sdp {
                     to: id,

@@ -9,14 +9,17 @@
 //! - [`peer`]: one webrtcbin per remote peer; performs the machine's actions on GStreamer and
 //!   reports webrtcbin's callbacks back as events (tagged with the webrtcbin's generation, so
 //!   a rebuilt-away webrtcbin's late events are dropped).
+//! - [`datachannel`]: data channels, ours (recreated on rebuilds) and the remote's.
 //! - [`media`]: published media, encoded once and fed to every peer through a tee.
 //! - [`member`]: [`Endpoint`], the running pool member: signalling (hosted or remote), peers,
 //!   rejoining after a lost connection, events for its consumer.
 
+pub mod datachannel;
 pub mod media;
 pub mod member;
 pub mod negotiation;
 pub mod peer;
 pub mod sdp;
 
-pub use member::{Endpoint, EndpointEvent, EndpointOptions};
+pub use datachannel::{ChannelSpec, Payload};
+pub use member::{ChannelTarget, Endpoint, EndpointEvent, EndpointHandle, EndpointOptions};

@@ -9,6 +9,9 @@ use gstreamer_sdp as gst_sdp;
 use gstreamer_webrtc as gst_webrtc;
 use tokio::sync::mpsc;
 
+use std::sync::{Arc, Mutex};
+
+use super::datachannel::{self, ChannelSignal, ChannelSpec, Payload};
 use super::media::Publisher;
 use super::negotiation::{Action, Event, Machine};
 use crate::config::IceServer;
@@ -30,6 +33,10 @@ pub enum PeerSignal {
     Negotiation(Event),
     /// The peer connection state changed (for logs, stats and tests).
     ConnectionState(gst_webrtc::WebRTCPeerConnectionState),
+    /// A data channel opened, closed or delivered a message.
+    Channel(ChannelSignal),
+    /// Time is up for holding back our first offer (see [`PeerConnection::new`]).
+    ReleaseFirstOffer,
 }
 
 /// What the peer asks the endpoint to send on signalling.
@@ -45,6 +52,8 @@ struct Branch {
     queue: gst::Element,
     tee_pad: gst::Pad,
     generation: u64,
+    /// Live data channels, ours and the remote's (the remote's arrive on a GStreamer thread).
+    channels: Arc<Mutex<Vec<gst_webrtc::WebRTCDataChannel>>>,
 }
 
 pub struct PeerConnection {
@@ -57,10 +66,20 @@ pub struct PeerConnection {
     events: mpsc::UnboundedSender<PeerEvent>,
     branch: Option<Branch>,
     next_generation: u64,
+    /// The channels this endpoint opens to the peer, recreated on every rebuild.
+    channel_specs: Vec<ChannelSpec>,
+    /// While `Some`, negotiation-needed is held back; `Some(true)` once one was held.
+    first_offer_hold: Option<bool>,
     pub state: gst_webrtc::WebRTCPeerConnectionState,
 }
 
 impl PeerConnection {
+    /// `hold_first_offer`: toward a peer that just joined (we are impolite), wait this long for
+    /// its own first offer before offering. A browser that joins with media or channels offers
+    /// at once; answering it avoids a collision that Chromium resolves by rolling back its offer
+    /// and then failing to start SCTP for webrtcbin's data section. A viewer-only browser never
+    /// offers: it gets our offer when the time is up.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: EndpointId,
         polite: bool,
@@ -68,8 +87,21 @@ impl PeerConnection {
         publisher: Publisher,
         ice_servers: Vec<IceServer>,
         local_addresses: Vec<std::net::IpAddr>,
+        channel_specs: Vec<ChannelSpec>,
+        hold_first_offer: Option<std::time::Duration>,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> anyhow::Result<PeerConnection> {
+        if let Some(hold) = hold_first_offer {
+            let events = events.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(hold).await;
+                let _ = events.send(PeerEvent {
+                    peer: id,
+                    generation: 0,
+                    event: PeerSignal::ReleaseFirstOffer,
+                });
+            });
+        }
         let mut peer = PeerConnection {
             id,
             machine: Machine::new(polite),
@@ -80,10 +112,50 @@ impl PeerConnection {
             events,
             branch: None,
             next_generation: 1,
+            channel_specs,
+            first_offer_hold: hold_first_offer.map(|_| false),
             state: gst_webrtc::WebRTCPeerConnectionState::New,
         };
         peer.build()?;
         Ok(peer)
+    }
+
+    /// Opens a data channel to this peer (and again on every rebuilt webrtcbin).
+    pub fn add_channel(&mut self, spec: ChannelSpec) {
+        if let Some(branch) = &self.branch {
+            open_channel(
+                &branch.webrtcbin,
+                &spec,
+                &branch.channels,
+                self.reporter(branch.generation),
+            );
+        }
+        self.channel_specs.push(spec);
+    }
+
+    /// Sends on an open channel labelled `label`. False when there is none.
+    pub fn send(&self, label: &str, payload: &Payload) -> bool {
+        let Some(branch) = &self.branch else {
+            return false;
+        };
+        let channels = branch.channels.lock().unwrap_or_else(|p| p.into_inner());
+        channels
+            .iter()
+            .filter(|c| c.label().as_deref() == Some(label) && datachannel::is_open(c))
+            .any(|c| datachannel::send(c, payload))
+    }
+
+    /// A function that reports a channel's signals as this peer's events of `generation`.
+    fn reporter(&self, generation: u64) -> impl Fn(ChannelSignal) + Clone + Send + Sync + 'static {
+        let events = self.events.clone();
+        let peer = self.id;
+        move |signal| {
+            let _ = events.send(PeerEvent {
+                peer,
+                generation,
+                event: PeerSignal::Channel(signal),
+            });
+        }
     }
 
     /// The generation of the live webrtcbin; events of any other are stale.
@@ -94,6 +166,37 @@ impl PeerConnection {
     /// Feeds an event to the machine and performs what it asks. Signalling output is returned
     /// for the endpoint to send, in order.
     pub fn handle(&mut self, event: Event) -> Vec<Outgoing> {
+        let mut events = vec![event];
+        if let Some(held) = &mut self.first_offer_hold {
+            match &events[0] {
+                Event::NegotiationNeeded => {
+                    *held = true;
+                    return Vec::new();
+                }
+                Event::RemoteSdp(d) if d.kind == SdpType::Offer => {
+                    // Their offer came first: answer it, then offer what we still need.
+                    let was_held = self.first_offer_hold.take() == Some(true);
+                    events.extend(was_held.then_some(Event::NegotiationNeeded));
+                }
+                _ => {}
+            }
+        }
+        let mut outgoing = Vec::new();
+        for event in events {
+            outgoing.extend(self.run(event));
+        }
+        outgoing
+    }
+
+    /// Stops holding back our first offer; makes it now if one was held.
+    pub fn release_first_offer(&mut self) -> Vec<Outgoing> {
+        match self.first_offer_hold.take() {
+            Some(true) => self.run(Event::NegotiationNeeded),
+            _ => Vec::new(),
+        }
+    }
+
+    fn run(&mut self, event: Event) -> Vec<Outgoing> {
         let mut outgoing = Vec::new();
         let mut pending = vec![event];
         while let Some(event) = pending.pop() {
@@ -164,7 +267,14 @@ impl PeerConnection {
             }
             // webrtcbin 1.22 has no use for the end-of-candidates marker.
             Action::AddRemoteCandidate(None) => {}
-            Action::SendSdp(desc) => outgoing.push(Outgoing::Sdp(desc)),
+            Action::SendSdp(mut desc) => {
+                // Only the copy the browser sees: webrtcbin keeps its own name for the section
+                // and accepts the browser's answer under the new one (measured).
+                if desc.kind == SdpType::Offer {
+                    desc.sdp = super::sdp::number_new_data_section(&desc.sdp);
+                }
+                outgoing.push(Outgoing::Sdp(desc))
+            }
             Action::SendCandidate(c) => outgoing.push(Outgoing::Candidate(c)),
             Action::Rebuild { reason } => {
                 tracing::info!(peer = %self.id, ?reason, "rebuilding the peer connection");
@@ -301,17 +411,36 @@ impl PeerConnection {
                 link_to_fakesink(&pipeline, pad);
             }
         });
-        // Browsers' data channels arrive here; until the data-channel API exists they are
-        // accepted and left alone.
-        webrtcbin.connect("on-data-channel", false, |_| None);
+        // Channels the remote opens: watched like ours, and announced at once when they are
+        // already open (webrtcbin emits this once the channel's open message arrived).
+        let channels = Arc::new(Mutex::new(Vec::new()));
+        let (accepted, report) = (channels.clone(), self.reporter(generation));
+        webrtcbin.connect("on-data-channel", false, move |values| {
+            if let Ok(channel) = values[1].get::<gst_webrtc::WebRTCDataChannel>() {
+                datachannel::watch(&channel, report.clone());
+                if datachannel::is_open(&channel) {
+                    let label = channel.label().map(|l| l.to_string()).unwrap_or_default();
+                    report(ChannelSignal::Open { label });
+                }
+                accepted
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(channel);
+            }
+            None
+        });
 
         queue.sync_state_with_parent()?;
         webrtcbin.sync_state_with_parent()?;
+        for spec in &self.channel_specs {
+            open_channel(&webrtcbin, spec, &channels, self.reporter(generation));
+        }
         self.branch = Some(Branch {
             webrtcbin,
             queue,
             tee_pad,
             generation,
+            channels,
         });
         Ok(())
     }
@@ -332,6 +461,24 @@ impl PeerConnection {
 impl Drop for PeerConnection {
     fn drop(&mut self) {
         self.teardown();
+    }
+}
+
+fn open_channel(
+    webrtcbin: &gst::Element,
+    spec: &ChannelSpec,
+    channels: &Mutex<Vec<gst_webrtc::WebRTCDataChannel>>,
+    report: impl Fn(ChannelSignal) + Clone + Send + Sync + 'static,
+) {
+    match datachannel::create(webrtcbin, spec) {
+        Some(channel) => {
+            datachannel::watch(&channel, report);
+            channels
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(channel);
+        }
+        None => tracing::warn!(label = %spec.label, "webrtcbin refused to create a data channel"),
     }
 }
 

@@ -190,6 +190,60 @@ pub fn enforce_dtls_role(sdp: &str, kind: SdpType, role: Option<DtlsRole>) -> St
     }
 }
 
+/// Gives a data section that webrtcbin added in a re-offer the mid a browser would give it.
+///
+/// Once a browser's offer numbered the sections (`0`, `1`, …), webrtcbin names a section it adds
+/// itself `application2` and the like. If the browser adds its own data channel at the same
+/// moment, it rolls its offer back to take ours (it is polite), and Chromium then refuses to
+/// start SCTP unless our data section has the mid its own had: the next number. Measured with
+/// Chromium 156: 0/5 without this, 5/5 with it. Only sections with a non-numeric mid in an
+/// offer whose other mids are all numbers are renamed, in the BUNDLE group too; anything else
+/// is returned unchanged.
+pub fn number_new_data_section(sdp: &str) -> String {
+    let mids: Vec<&str> = attribute_values(sdp, "mid").collect();
+    let numbered: Vec<u64> = mids.iter().filter_map(|m| m.parse().ok()).collect();
+    let unnumbered: Vec<&str> = mids
+        .iter()
+        .copied()
+        .filter(|m| m.parse::<u64>().is_err())
+        .collect();
+    if numbered.is_empty() || unnumbered.len() != 1 {
+        return sdp.to_owned();
+    }
+    let old = unnumbered[0];
+    // Only a data section: media sections keep webrtcbin's own names.
+    let mut in_data_section = false;
+    let mut is_data = false;
+    for line in lines(sdp) {
+        if line.starts_with("m=") {
+            in_data_section = line.starts_with("m=application");
+        } else if in_data_section && line == format!("a=mid:{old}") {
+            is_data = true;
+        }
+    }
+    if !is_data {
+        return sdp.to_owned();
+    }
+    let new = (numbered.iter().max().unwrap() + 1).to_string();
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        let ending = &line[body.len()..];
+        if body == format!("a=mid:{old}") {
+            out.push_str(&format!("a=mid:{new}{ending}"));
+        } else if let Some(group) = body.strip_prefix("a=group:BUNDLE ") {
+            let renamed: Vec<&str> = group
+                .split(' ')
+                .map(|m| if m == old { new.as_str() } else { m })
+                .collect();
+            out.push_str(&format!("a=group:BUNDLE {}{ending}", renamed.join(" ")));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
 /// The ICE username fragment a trickled candidate states, if it states one: the
 /// `usernameFragment` field browsers send, else the `ufrag` extension of the candidate line
 /// (`candidate:... typ host generation 0 ufrag Ab1c ...`). webrtcbin states neither.
@@ -208,6 +262,35 @@ pub fn candidate_ufrag(candidate: &IceCandidate) -> Option<&str> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod data_mid_tests {
+    use super::number_new_data_section;
+
+    const REOFFER: &str = "v=0\r\na=group:BUNDLE 0 1 application2\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:application2\r\na=sctp-port:5000\r\n";
+
+    #[test]
+    fn a_new_data_section_gets_the_next_number() {
+        let out = number_new_data_section(REOFFER);
+        assert!(out.contains("a=group:BUNDLE 0 1 2\r\n"), "{out}");
+        assert!(out.contains("a=mid:2\r\na=sctp-port"), "{out}");
+        assert!(!out.contains("application2"), "{out}");
+        assert_eq!(out.len(), REOFFER.len() - "application".len() * 2);
+    }
+
+    #[test]
+    fn other_descriptions_are_unchanged() {
+        // webrtcbin's own first offer: no numbered sections to follow.
+        let first = "v=0\r\na=group:BUNDLE video0 application1\r\nm=video 9 X 96\r\na=mid:video0\r\nm=application 9 Y z\r\na=mid:application1\r\n";
+        assert_eq!(number_new_data_section(first), first);
+        // All numbered already.
+        let numbered = REOFFER.replace("application2", "2");
+        assert_eq!(number_new_data_section(&numbered), numbered);
+        // A new media section is not renamed.
+        let media = "v=0\r\na=group:BUNDLE 0 video1\r\nm=audio 9 X 1\r\na=mid:0\r\nm=video 9 X 96\r\na=mid:video1\r\n";
+        assert_eq!(number_new_data_section(media), media);
+    }
 }
 
 #[cfg(test)]

@@ -72,8 +72,15 @@ async function openWebSocket(url, deadline) {
 function addChannel(peer, channel) {
   if (!channels.has(peer)) channels.set(peer, []);
   channels.get(peer).push(channel);
+  channel.binaryType = 'arraybuffer';
   channel.addEventListener('message', (evt) => {
-    if (typeof evt.data !== 'string') return;
+    if (typeof evt.data !== 'string') {
+      // Binary messages are recorded and echoed back as they came.
+      const bytes = Array.from(new Uint8Array(evt.data));
+      binaryReceived.push({ peer, label: channel.label, bytes });
+      channel.send(evt.data);
+      return;
+    }
     if (evt.data.startsWith('ping:')) {
       channel.send('pong:' + evt.data.slice(5));
     } else if (evt.data.startsWith('pong:')) {
@@ -277,6 +284,21 @@ async function framesDecoded() {
   return out;
 }
 
+// Binary messages this page received: {peer, label, bytes}.
+const binaryReceived = [];
+
+/** Sends `bytes` (an array of 0..255) as one binary message on an open channel to `peerId`. */
+async function sendBinary(peerId, bytes, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  let channel;
+  while (!(channel = (channels.get(peerId) || []).find((c) => c.readyState === 'open'))) {
+    if (Date.now() >= deadline) throw new Error(`harness.sendBinary: no open data channel to ${peerId}`);
+    await sleep(50);
+  }
+  channel.send(new Uint8Array(bytes));
+  return channel.label;
+}
+
 async function ping(peerId, text, timeoutMs = 10000) {
   const deadline = Date.now() + timeoutMs;
   // Channels open a little after the peer connection does; wait for one.
@@ -318,4 +340,4 @@ window.addEventListener('unhandledrejection', (evt) => {
 });
 window.addEventListener('error', (evt) => errors.push(`uncaught: ${evt.message}`));
 
-window.harness = { join, state, framesDecoded, ping, leave, trace: () => trace.slice(), pool: null };
+window.harness = { join, state, framesDecoded, ping, sendBinary, binaryReceived: () => binaryReceived.slice(), leave, trace: () => trace.slice(), pool: null };
