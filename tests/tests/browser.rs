@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
+use gstreamer::prelude::GstBinExtManual;
 use libtest_mimic::{Arguments, Trial};
 use poolgate::endpoint::{
     ChannelSpec, ChannelTarget, Endpoint, EndpointEvent, EndpointOptions, Payload,
@@ -368,15 +369,17 @@ async fn endpoint_scenario(order: JoinOrder, viewer: Viewer) -> anyhow::Result<(
             "harness.join({transport: 'ws', pool: 'ep', media: true, channel: false})"
         }
     };
-    let (endpoint, endpoint_id) = match order {
+    let (mut endpoint, endpoint_id, baseline) = match order {
         JoinOrder::EndpointFirst => {
-            let e = start_endpoint(&gateway, "ep").await?;
+            let (e, id) = start_endpoint(&gateway, "ep").await?;
+            let baseline = e.pipeline().children().len();
             b.eval("v", join).await?;
-            e
+            (e, id, Some(baseline))
         }
         JoinOrder::BrowserFirst => {
             b.eval("v", join).await?;
-            start_endpoint(&gateway, "ep").await?
+            let (e, id) = start_endpoint(&gateway, "ep").await?;
+            (e, id, None)
         }
     };
     let connected = b
@@ -391,9 +394,101 @@ async fn endpoint_scenario(order: JoinOrder, viewer: Viewer) -> anyhow::Result<(
             "browser state {state}; signalling trace: {trace:#}"
         )));
     }
+    if let Viewer::WithMedia = viewer {
+        endpoint_decodes_the_browser(&mut endpoint).await?;
+        // The page leaves: its tracks are removed and every element it caused is released.
+        b.close("v").await?;
+        let deadline = tokio::time::Instant::now() + MESSAGE_LIMIT;
+        let mut removed = 0;
+        loop {
+            let e = tokio::time::timeout_at(deadline, endpoint.next_event())
+                .await
+                .context("no PeerLeft after the page closed")?
+                .context("endpoint stopped")?;
+            match e {
+                EndpointEvent::TrackRemoved { .. } => removed += 1,
+                EndpointEvent::PeerLeft { .. } => break,
+                _ => {}
+            }
+        }
+        ensure!(
+            removed == 2,
+            "{removed} TrackRemoved events for an audio+video page"
+        );
+        if let Some(baseline) = baseline {
+            let now = endpoint.pipeline().children().len();
+            ensure!(
+                now == baseline,
+                "pipeline has {now} elements after the peer left, {baseline} before it joined"
+            );
+        }
+    }
     b.quit().await?;
     endpoint.stop().await;
     gateway.stop().await;
+    Ok(())
+}
+
+/// Waits for the page's video track, decodes it with `vp8dec` and counts decoded frames; then
+/// releases its elements when the track goes.
+async fn endpoint_decodes_the_browser(endpoint: &mut Endpoint) -> anyhow::Result<()> {
+    use gstreamer as gst;
+    use gstreamer::prelude::{ElementExt, ElementExtManual, GstBinExt, PadExt, PadExtManual};
+    let deadline = tokio::time::Instant::now() + CONNECT_LIMIT;
+    let mut kinds = Vec::new();
+    let mut video = None;
+    while kinds.len() < 2 {
+        let e = tokio::time::timeout_at(deadline, endpoint.next_event())
+            .await
+            .with_context(|| format!("tracks seen so far: {kinds:?}"))?
+            .context("endpoint stopped")?;
+        if let EndpointEvent::TrackAdded(t) = e {
+            kinds.push(format!("{} {}", t.kind, t.codec));
+            if t.kind == "video" {
+                video = Some(t);
+            }
+        }
+    }
+    kinds.sort();
+    ensure!(kinds == ["audio OPUS", "video VP8"], "tracks: {kinds:?}");
+    let track = video.unwrap();
+    let pipeline = endpoint.pipeline().clone();
+    let consumer =
+        gst::parse::bin_from_description("queue ! vp8dec ! fakesink name=sink async=false", true)?;
+    let frames = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = frames.clone();
+    consumer
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.add(&consumer)?;
+    consumer.sync_state_with_parent()?;
+    let pad = track
+        .source
+        .request_pad_simple("src_%u")
+        .context("tee pad")?;
+    pad.link(&consumer.static_pad("sink").unwrap())?;
+    while frames.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the endpoint decoded no frame of the page's video"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The consumer's own elements are ours to remove; the endpoint releases the tee pad.
+    let c = consumer.clone();
+    let p = pipeline.clone();
+    tokio::spawn(async move {
+        // Removed at once here: the test then checks the endpoint released everything else.
+        let _ = c.set_state(gst::State::Null);
+        let _ = p.remove(&c);
+    })
+    .await?;
     Ok(())
 }
 

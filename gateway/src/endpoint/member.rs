@@ -21,6 +21,7 @@ use super::datachannel::{ChannelSignal, ChannelSpec, Payload};
 use super::media::Publisher;
 use super::negotiation::Event;
 use super::peer::{Outgoing, PeerConnection, PeerEvent, PeerSignal};
+use super::track::Track;
 use crate::config::IceServer;
 use crate::signalling::{ClientMessage, EndpointId, ServerMessage, Signaller, SignallingTarget};
 
@@ -66,6 +67,13 @@ pub enum EndpointEvent {
     PeerState {
         id: EndpointId,
         state: String,
+    },
+    /// A peer started sending a track: link to `track.source` in [`Endpoint::pipeline`].
+    TrackAdded(Track),
+    /// A track is gone (its peer left, or its peer connection was rebuilt): unlink from it.
+    TrackRemoved {
+        peer: EndpointId,
+        id: String,
     },
     /// A data channel (ours or the peer's) opened.
     ChannelOpen {
@@ -155,6 +163,7 @@ impl EndpointHandle {
 /// A running endpoint. Dropping it stops it.
 pub struct Endpoint {
     handle: EndpointHandle,
+    pipeline: gst::Pipeline,
     events: mpsc::UnboundedReceiver<EndpointEvent>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -174,7 +183,7 @@ impl Endpoint {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let runner = Runner {
             options,
-            pipeline,
+            pipeline: pipeline.clone(),
             publisher,
             peers: HashMap::new(),
             broadcast_channels: Vec::new(),
@@ -184,10 +193,16 @@ impl Endpoint {
         let task = tokio::spawn(runner.run(stopped));
         Ok(Endpoint {
             handle: EndpointHandle { commands },
+            pipeline,
             events,
             stop: Some(stop),
             task: Some(task),
         })
+    }
+
+    /// The pipeline incoming tracks live in: consumers add their elements here.
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.pipeline
     }
 
     /// A handle for data channels, usable from another task.
@@ -348,7 +363,14 @@ impl Runner {
                 self.feed(from, Event::RemoteCandidate(candidate), signaller)
             }
             ServerMessage::Close { id } => {
-                if self.peers.remove(&id).is_some() {
+                if let Some(peer) = self.peers.remove(&id) {
+                    let tracks = peer.tracks();
+                    drop(peer);
+                    for t in tracks {
+                        let _ = self
+                            .events
+                            .send(EndpointEvent::TrackRemoved { peer: id, id: t.id });
+                    }
                     let _ = self.events.send(EndpointEvent::PeerLeft { id });
                 }
             }
@@ -436,10 +458,20 @@ impl Runner {
         let Some(peer) = self.peers.get_mut(&event.peer) else {
             return;
         };
-        if let PeerSignal::ReleaseFirstOffer = event.event {
-            let outgoing = peer.release_first_offer();
-            self.send_all(event.peer, outgoing, signaller);
-            return;
+        match event.event {
+            PeerSignal::ReleaseFirstOffer => {
+                let outgoing = peer.release_first_offer();
+                self.send_all(event.peer, outgoing, signaller);
+                return;
+            }
+            PeerSignal::TrackRemoved(id) => {
+                let _ = self.events.send(EndpointEvent::TrackRemoved {
+                    peer: event.peer,
+                    id,
+                });
+                return;
+            }
+            _ => {}
         }
         if peer.generation() != event.generation {
             // From a webrtcbin that was rebuilt away.
@@ -459,7 +491,10 @@ impl Runner {
                     },
                 });
             }
-            PeerSignal::ReleaseFirstOffer => {}
+            PeerSignal::TrackAdded(track) => {
+                let _ = self.events.send(EndpointEvent::TrackAdded(track));
+            }
+            PeerSignal::ReleaseFirstOffer | PeerSignal::TrackRemoved(_) => {}
             PeerSignal::ConnectionState(state) => {
                 peer.state = state;
                 let state = connection_state_name(state);

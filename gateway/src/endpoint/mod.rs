@@ -11,6 +11,7 @@
 //!   a rebuilt-away webrtcbin's late events are dropped).
 //! - [`datachannel`]: data channels, ours (recreated on rebuilds) and the remote's.
 //! - [`media`]: published media, encoded once and fed to every peer through a tee.
+//! - [`track`]: incoming tracks, depayloaded once and offered to consumers through a tee.
 //! - [`member`]: [`Endpoint`], the running pool member: signalling (hosted or remote), peers,
 //!   rejoining after a lost connection, events for its consumer.
 
@@ -20,6 +21,8 @@ pub mod member;
 pub mod negotiation;
 pub mod peer;
 pub mod sdp;
+pub mod track;
 
 pub use datachannel::{ChannelSpec, Payload};
 pub use member::{ChannelTarget, Endpoint, EndpointEvent, EndpointHandle, EndpointOptions};
+pub use track::Track;

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use super::datachannel::{self, ChannelSignal, ChannelSpec, Payload};
 use super::media::Publisher;
-use super::negotiation::{Action, Event, Machine};
+use super::negotiation::{Action, Diagnostic, Event, Machine, Offerer};
+use super::track::{self, Received, Track};
 use crate::config::IceServer;
 use crate::signalling::protocol::{IceCandidate, SdpType, SessionDescription};
 use crate::signalling::EndpointId;
@@ -37,6 +38,10 @@ pub enum PeerSignal {
     Channel(ChannelSignal),
     /// Time is up for holding back our first offer (see [`PeerConnection::new`]).
     ReleaseFirstOffer,
+    /// The peer started sending a track.
+    TrackAdded(Track),
+    /// A track's webrtcbin was torn down (a rebuild): consumers must let go of it.
+    TrackRemoved(String),
 }
 
 /// What the peer asks the endpoint to send on signalling.
@@ -54,6 +59,10 @@ struct Branch {
     generation: u64,
     /// Live data channels, ours and the remote's (the remote's arrive on a GStreamer thread).
     channels: Arc<Mutex<Vec<gst_webrtc::WebRTCDataChannel>>>,
+    /// What the peer's incoming streams added to the pipeline.
+    received: Arc<Mutex<Vec<Received>>>,
+    /// The transceiver our published media goes out on.
+    sending: Option<gst_webrtc::WebRTCRTPTransceiver>,
 }
 
 pub struct PeerConnection {
@@ -291,7 +300,23 @@ impl PeerConnection {
                 tracing::warn!(peer = %self.id, "negotiation gave up: {reason}");
                 self.teardown();
             }
-            Action::Diagnostic(d) => tracing::debug!(peer = %self.id, ?d, "negotiation"),
+            Action::Diagnostic(d) => {
+                tracing::debug!(peer = %self.id, ?d, "negotiation");
+                // webrtcbin 1.22 does not put our sending transceiver into an answer to an
+                // offer that arrived before it ever offered, and then never fires
+                // negotiation-needed for it: ask for an offer ourselves.
+                if let Diagnostic::ExchangeCompleted {
+                    offerer: Offerer::Remote,
+                    ..
+                } = d
+                {
+                    let unsent = branch.sending.as_ref().is_some_and(|t| t.mid().is_none());
+                    if unsent {
+                        tracing::debug!(peer = %self.id, "our media is not in the answer: offering it");
+                        return Some(Event::NegotiationNeeded);
+                    }
+                }
+            }
         }
         None
     }
@@ -350,9 +375,8 @@ impl PeerConnection {
             .request_pad_simple("sink_%u")
             .ok_or_else(|| anyhow::anyhow!("webrtcbin gave no sink pad"))?;
         queue.static_pad("src").unwrap().link(&sink)?;
-        if let Some(transceiver) =
-            sink.property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
-        {
+        let sending = sink.property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver");
+        if let Some(transceiver) = &sending {
             transceiver.set_property(
                 "direction",
                 gst_webrtc::WebRTCRTPTransceiverDirection::Sendrecv,
@@ -406,10 +430,18 @@ impl PeerConnection {
             ));
         });
         let pipeline = self.pipeline.clone();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (incoming, s) = (received.clone(), send.clone());
         webrtcbin.connect_pad_added(move |_, pad| {
-            if pad.direction() == gst::PadDirection::Src {
-                link_to_fakesink(&pipeline, pad);
+            if pad.direction() != gst::PadDirection::Src {
+                return;
             }
+            let r = track::receive(&pipeline, peer, pad);
+            if let Some(t) = &r.track {
+                tracing::info!(%peer, kind = %t.kind, codec = %t.codec, "incoming track");
+                s(PeerSignal::TrackAdded(t.clone()));
+            }
+            incoming.lock().unwrap_or_else(|p| p.into_inner()).push(r);
         });
         // Channels the remote opens: watched like ours, and announced at once when they are
         // already open (webrtcbin emits this once the channel's open message arrived).
@@ -441,6 +473,8 @@ impl PeerConnection {
             tee_pad,
             generation,
             channels,
+            received,
+            sending,
         });
         Ok(())
     }
@@ -455,6 +489,28 @@ impl PeerConnection {
             let _ = element.set_state(gst::State::Null);
             let _ = self.pipeline.remove(element);
         }
+        let received =
+            std::mem::take(&mut *branch.received.lock().unwrap_or_else(|p| p.into_inner()));
+        for r in &received {
+            if let Some(t) = &r.track {
+                // Generation 0: delivered even though this webrtcbin is gone.
+                let _ = self.events.send(PeerEvent {
+                    peer: self.id,
+                    generation: 0,
+                    event: PeerSignal::TrackRemoved(t.id.clone()),
+                });
+            }
+            track::remove(&self.pipeline, r);
+        }
+    }
+
+    /// The tracks the peer is sending now.
+    pub fn tracks(&self) -> Vec<Track> {
+        let Some(branch) = &self.branch else {
+            return Vec::new();
+        };
+        let received = branch.received.lock().unwrap_or_else(|p| p.into_inner());
+        received.iter().filter_map(|r| r.track.clone()).collect()
     }
 }
 
@@ -479,22 +535,6 @@ fn open_channel(
                 .push(channel);
         }
         None => tracing::warn!(label = %spec.label, "webrtcbin refused to create a data channel"),
-    }
-}
-
-/// Every webrtcbin src pad must be linked: an unlinked one returns not-linked, which stops the
-/// shared nicesrc and with it all incoming traffic, data channels included.
-fn link_to_fakesink(pipeline: &gst::Pipeline, pad: &gst::Pad) {
-    let Ok(sink) = gst::ElementFactory::make("fakesink")
-        .property("async", false)
-        .property("sync", false)
-        .build()
-    else {
-        return;
-    };
-    if pipeline.add(&sink).is_ok() {
-        let _ = sink.sync_state_with_parent();
-        let _ = pad.link(&sink.static_pad("sink").unwrap());
     }
 }
 
