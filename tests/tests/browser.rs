@@ -12,7 +12,7 @@ use anyhow::{bail, ensure, Context};
 use gstreamer::prelude::GstBinExtManual;
 use libtest_mimic::{Arguments, Trial};
 use poolgate::endpoint::{
-    ChannelSpec, ChannelTarget, Endpoint, EndpointEvent, EndpointOptions, Payload,
+    ChannelSpec, ChannelTarget, Endpoint, EndpointEvent, EndpointOptions, MediaSource, Payload,
 };
 use poolgate::signalling::{EndpointId, SignallingTarget};
 use poolgate::{Config, Gateway};
@@ -79,9 +79,16 @@ fn run(
         "not in a loopback-only namespace"
     );
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    runtime
-        .block_on(scenario)
-        .map_err(|e| format!("{e:#}").into())
+    // A scenario that hangs fails instead of stalling the suite (every wait inside is bounded
+    // too; this catches a blocking call), and the runtime does not wait on a stuck thread.
+    let result = runtime.block_on(async {
+        match tokio::time::timeout(Duration::from_secs(240), scenario).await {
+            Ok(r) => r,
+            Err(_) => Err(anyhow::anyhow!("the scenario did not finish within 240 s")),
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result.map_err(|e| format!("{e:#}").into())
 }
 
 async fn start_gateway() -> anyhow::Result<Gateway> {
@@ -342,6 +349,7 @@ async fn start_endpoint_at(
         pool: pool.to_string(),
         ice_servers: Vec::new(),
         ice_local_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        media: vec![MediaSource::TestVideo],
     })
     .await?;
     let deadline = tokio::time::Instant::now() + MESSAGE_LIMIT;

@@ -22,8 +22,8 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(45);
 const MESSAGE_LIMIT: Duration = Duration::from_secs(20);
 /// How long the old listener's port may stay unbindable after the gateway stopped.
 const REBIND_LIMIT: Duration = Duration::from_secs(10);
-/// The endpoint's rejoin: the old gateway's graceful shutdown (up to 5 s) plus the endpoint's
-/// backoff (250 ms doubling, capped at 10 s) fit well inside this.
+/// The endpoint's rejoin once the server is back: its backoff (250 ms doubling, capped at 10 s)
+/// over the downtime below fits well inside this.
 const REJOIN_LIMIT: Duration = Duration::from_secs(45);
 /// How long the pool server stays away, so the endpoint's first reconnect attempts are refused
 /// and it has to keep trying (a scenario detail, not a measurement).
@@ -58,9 +58,16 @@ fn run(
         "not in a loopback-only namespace"
     );
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    runtime
-        .block_on(scenario)
-        .map_err(|e| format!("{e:#}").into())
+    // A scenario that hangs fails instead of stalling the suite (every wait inside is bounded
+    // too; this catches a blocking call), and the runtime does not wait on a stuck thread.
+    let result = runtime.block_on(async {
+        match tokio::time::timeout(Duration::from_secs(240), scenario).await {
+            Ok(r) => r,
+            Err(_) => Err(anyhow::anyhow!("the scenario did not finish within 240 s")),
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result.map_err(|e| format!("{e:#}").into())
 }
 
 /// A loopback port nobody listens on right now (we are alone in a fresh namespace).
@@ -119,6 +126,18 @@ async fn next_joined(endpoint: &mut Endpoint, limit: Duration) -> anyhow::Result
     }
 }
 
+/// What the page's connections negotiated and receive: tells "nothing arrives" from "arrives
+/// but is not decoded".
+const RTP_DIAGNOSTICS: &str = "(async () => { const out = []; \
+    for (const pc of harness.pool ? harness.pool._raw_connections : []) { \
+      const rtp = []; \
+      (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp') rtp.push({kind: s.kind, \
+        mid: s.mid, ssrc: s.ssrc, packets: s.packetsReceived, bytes: s.bytesReceived, \
+        framesReceived: s.framesReceived, framesDecoded: s.framesDecoded, plis: s.pliCount}); }); \
+      out.push({transceivers: pc.getTransceivers().map((t) => ({mid: t.mid, \
+        direction: t.direction, current: t.currentDirection})), inboundRtp: rtp}); \
+    } return out; })()";
+
 /// Opens the harness page as `page`, joins the pool with camera and microphone (no data
 /// channel) and returns the page's endpoint id.
 async fn open_and_join(b: &mut Browser, page: &str, url: &str) -> anyhow::Result<String> {
@@ -140,9 +159,11 @@ async fn wait_decoding(b: &mut Browser, page: &str, endpoint: EndpointId) -> any
         .await;
     if let Err(e) = decoded {
         let state = b.eval(page, "harness.state()").await.unwrap_or(Value::Null);
+        let rtp = b.eval(page, RTP_DIAGNOSTICS).await.unwrap_or(Value::Null);
         let trace = b.eval(page, "harness.trace()").await.unwrap_or(Value::Null);
         return Err(e.context(format!(
-            "page {page} decoding the endpoint {endpoint}; state {state}; signalling trace: {trace:#}"
+            "page {page} decoding the endpoint {endpoint}; state {state}; transceivers and \
+             inbound RTP {rtp}; signalling trace: {trace:#}"
         )));
     }
     Ok(())
@@ -168,6 +189,7 @@ async fn rejoin_scenario() -> anyhow::Result<()> {
         pool: POOL.to_string(),
         ice_servers: Vec::new(),
         ice_local_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        media: vec![poolgate::endpoint::MediaSource::TestVideo],
     })
     .await?;
     let first_id = next_joined(&mut endpoint, MESSAGE_LIMIT)

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::datachannel::{ChannelSignal, ChannelSpec, Payload};
-use super::media::Publisher;
+use super::media::{MediaSource, Published};
 use super::negotiation::Event;
 use super::peer::{Outgoing, PeerConnection, PeerEvent, PeerSignal};
 use super::track::Track;
@@ -41,6 +41,8 @@ pub struct EndpointOptions {
     /// The only local addresses host candidates may use (empty: every address libnice finds,
     /// which excludes loopback).
     pub ice_local_addresses: Vec<std::net::IpAddr>,
+    /// What to send to every peer, each encoded once (empty: receive only).
+    pub media: Vec<MediaSource>,
 }
 
 /// What a consumer of the endpoint can follow.
@@ -174,7 +176,14 @@ impl Endpoint {
     pub async fn start(options: EndpointOptions) -> anyhow::Result<Endpoint> {
         gst::init().context("initialising GStreamer")?;
         let pipeline = gst::Pipeline::with_name(&format!("endpoint-{}", options.pool));
-        let publisher = Publisher::test_pattern(&pipeline).context("building the test pattern")?;
+        let published = options
+            .media
+            .iter()
+            .map(|m| {
+                Published::build(&pipeline, m)
+                    .with_context(|| format!("building the published source {m:?}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         pipeline
             .set_state(gst::State::Playing)
             .context("starting the endpoint pipeline")?;
@@ -184,7 +193,7 @@ impl Endpoint {
         let runner = Runner {
             options,
             pipeline: pipeline.clone(),
-            publisher,
+            published,
             peers: HashMap::new(),
             broadcast_channels: Vec::new(),
             events: events_tx,
@@ -237,7 +246,7 @@ impl Drop for Endpoint {
 struct Runner {
     options: EndpointOptions,
     pipeline: gst::Pipeline,
-    publisher: Publisher,
+    published: Vec<Published>,
     peers: HashMap<EndpointId, PeerConnection>,
     /// Channels opened to every peer, later ones included.
     broadcast_channels: Vec<ChannelSpec>,
@@ -293,7 +302,10 @@ impl Runner {
             }
         };
         self.peers.clear();
-        let _ = self.pipeline.set_state(gst::State::Null);
+        super::media::stop_element(
+            self.pipeline.clone().upcast(),
+            std::time::Duration::from_secs(5),
+        );
         tracing::info!(pool = %self.options.pool, "endpoint stopped: {reason}");
         let _ = self.events.send(EndpointEvent::Stopped { reason });
     }
@@ -440,7 +452,7 @@ impl Runner {
             id,
             polite,
             self.pipeline.clone(),
-            self.publisher.clone(),
+            self.published.clone(),
             self.options.ice_servers.clone(),
             self.options.ice_local_addresses.clone(),
             self.broadcast_channels.clone(),

@@ -12,12 +12,15 @@ use tokio::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use super::datachannel::{self, ChannelSignal, ChannelSpec, Payload};
-use super::media::Publisher;
+use super::media::Published;
 use super::negotiation::{Action, Diagnostic, Event, Machine, Offerer};
 use super::track::{self, Received, Track};
 use crate::config::IceServer;
 use crate::signalling::protocol::{IceCandidate, SdpType, SessionDescription};
 use crate::signalling::EndpointId;
+
+/// How long a webrtcbin may take to stop before it is abandoned.
+const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// An event from a webrtcbin, tagged with the peer and the webrtcbin generation that produced
 /// it: events of a torn-down webrtcbin are recognised and dropped.
@@ -54,22 +57,22 @@ pub enum Outgoing {
 /// One webrtcbin and its branch of the pipeline.
 struct Branch {
     webrtcbin: gst::Element,
-    queue: gst::Element,
-    tee_pad: gst::Pad,
+    /// Per published source: the leaky queue into webrtcbin and the tee pad feeding it.
+    outputs: Vec<(gst::Element, gst::Pad)>,
     generation: u64,
     /// Live data channels, ours and the remote's (the remote's arrive on a GStreamer thread).
     channels: Arc<Mutex<Vec<gst_webrtc::WebRTCDataChannel>>>,
     /// What the peer's incoming streams added to the pipeline.
     received: Arc<Mutex<Vec<Received>>>,
-    /// The transceiver our published media goes out on.
-    sending: Option<gst_webrtc::WebRTCRTPTransceiver>,
+    /// The transceivers our published media goes out on.
+    sending: Vec<gst_webrtc::WebRTCRTPTransceiver>,
 }
 
 pub struct PeerConnection {
     pub id: EndpointId,
     pub machine: Machine,
     pipeline: gst::Pipeline,
-    publisher: Publisher,
+    published: Vec<Published>,
     ice_servers: Vec<IceServer>,
     local_addresses: Vec<std::net::IpAddr>,
     events: mpsc::UnboundedSender<PeerEvent>,
@@ -93,7 +96,7 @@ impl PeerConnection {
         id: EndpointId,
         polite: bool,
         pipeline: gst::Pipeline,
-        publisher: Publisher,
+        published: Vec<Published>,
         ice_servers: Vec<IceServer>,
         local_addresses: Vec<std::net::IpAddr>,
         channel_specs: Vec<ChannelSpec>,
@@ -115,7 +118,7 @@ impl PeerConnection {
             id,
             machine: Machine::new(polite),
             pipeline,
-            publisher,
+            published,
             ice_servers,
             local_addresses,
             events,
@@ -310,7 +313,7 @@ impl PeerConnection {
                     ..
                 } = d
                 {
-                    let unsent = branch.sending.as_ref().is_some_and(|t| t.mid().is_none());
+                    let unsent = branch.sending.iter().any(|t| t.mid().is_none());
                     if unsent {
                         tracing::debug!(peer = %self.id, "our media is not in the answer: offering it");
                         return Some(Event::NegotiationNeeded);
@@ -341,7 +344,7 @@ impl PeerConnection {
         })
     }
 
-    /// Creates a fresh webrtcbin fed by the publisher's tee, and connects its callbacks.
+    /// Creates a fresh webrtcbin fed by every published source's tee, and connects its callbacks.
     fn build(&mut self) -> anyhow::Result<()> {
         let generation = self.next_generation;
         self.next_generation += 1;
@@ -364,25 +367,32 @@ impl PeerConnection {
                 }
             }
         }
-        let queue = gst::ElementFactory::make("queue")
-            .property_from_str("leaky", "downstream")
-            .property("max-size-buffers", 200u32)
-            .property("max-size-time", 0u64)
-            .property("max-size-bytes", 0u32)
-            .build()?;
-        self.pipeline.add_many([&queue, &webrtcbin])?;
-        let sink = webrtcbin
-            .request_pad_simple("sink_%u")
-            .ok_or_else(|| anyhow::anyhow!("webrtcbin gave no sink pad"))?;
-        queue.static_pad("src").unwrap().link(&sink)?;
-        let sending = sink.property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver");
-        if let Some(transceiver) = &sending {
-            transceiver.set_property(
-                "direction",
-                gst_webrtc::WebRTCRTPTransceiverDirection::Sendrecv,
-            );
+        self.pipeline.add(&webrtcbin)?;
+        let mut queues = Vec::new();
+        let mut sending = Vec::new();
+        for _ in &self.published {
+            let queue = gst::ElementFactory::make("queue")
+                .property_from_str("leaky", "downstream")
+                .property("max-size-buffers", 200u32)
+                .property("max-size-time", 0u64)
+                .property("max-size-bytes", 0u32)
+                .build()?;
+            self.pipeline.add(&queue)?;
+            let sink = webrtcbin
+                .request_pad_simple("sink_%u")
+                .ok_or_else(|| anyhow::anyhow!("webrtcbin gave no sink pad"))?;
+            queue.static_pad("src").unwrap().link(&sink)?;
+            if let Some(t) =
+                sink.property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
+            {
+                t.set_property(
+                    "direction",
+                    gst_webrtc::WebRTCRTPTransceiverDirection::Sendrecv,
+                );
+                sending.push(t);
+            }
+            queues.push(queue);
         }
-        let tee_pad = self.publisher.attach(&queue)?;
 
         let events = self.events.clone();
         let peer = self.id;
@@ -462,15 +472,22 @@ impl PeerConnection {
             None
         });
 
-        queue.sync_state_with_parent()?;
+        // Downstream first, the tee link last: a buffer pushed into a branch that is not running
+        // yet returns FLUSHING, which a tee with one branch passes up and the source then
+        // stops for good (seen as a peer that never gets a frame).
         webrtcbin.sync_state_with_parent()?;
+        let mut outputs = Vec::new();
+        for (queue, source) in queues.into_iter().zip(&self.published) {
+            queue.sync_state_with_parent()?;
+            let tee_pad = source.attach(&queue)?;
+            outputs.push((queue, tee_pad));
+        }
         for spec in &self.channel_specs {
             open_channel(&webrtcbin, spec, &channels, self.reporter(generation));
         }
         self.branch = Some(Branch {
             webrtcbin,
-            queue,
-            tee_pad,
+            outputs,
             generation,
             channels,
             received,
@@ -484,11 +501,14 @@ impl PeerConnection {
         let Some(branch) = self.branch.take() else {
             return;
         };
-        self.publisher.detach(&branch.tee_pad);
-        for element in [&branch.webrtcbin, &branch.queue] {
-            let _ = element.set_state(gst::State::Null);
-            let _ = self.pipeline.remove(element);
+        for ((queue, tee_pad), source) in branch.outputs.iter().zip(&self.published) {
+            source.detach(tee_pad);
+            let _ = queue.set_state(gst::State::Null);
+            let _ = self.pipeline.remove(queue);
         }
+        // Out of the pipeline first, so a hang in its teardown cannot hold the pipeline.
+        let _ = self.pipeline.remove(&branch.webrtcbin);
+        super::media::stop_element(branch.webrtcbin.clone(), TEARDOWN_LIMIT);
         let received =
             std::mem::take(&mut *branch.received.lock().unwrap_or_else(|p| p.into_inner()));
         for r in &received {
