@@ -227,6 +227,12 @@ impl ServerMessage {
 
 /// Parses a raw-WebSocket text frame. `Ok(None)` for events that are not signalling.
 pub fn parse_frame(text: &str) -> Result<Option<ClientMessage>, ProtocolError> {
+    let (event, data) = split_frame(text)?;
+    parse_event(&event, data)
+}
+
+/// A raw-WebSocket frame's envelope `{"type": ..., "data": ...}`, in either direction.
+fn split_frame(text: &str) -> Result<(String, Value), ProtocolError> {
     let value: Value =
         serde_json::from_str(text).map_err(|e| ProtocolError::NotJson(e.to_string()))?;
     let Value::Object(mut frame) = value else {
@@ -237,8 +243,7 @@ pub fn parse_frame(text: &str) -> Result<Option<ClientMessage>, ProtocolError> {
         Some(_) => return Err(ProtocolError::TypeNotString),
         None => return Err(ProtocolError::MissingType),
     };
-    let data = frame.remove("data").unwrap_or(Value::Null);
-    parse_event(&event, data)
+    Ok((event, frame.remove("data").unwrap_or(Value::Null)))
 }
 
 /// Parses one event given its name and data (how socket.io delivers it).
@@ -377,17 +382,8 @@ pub fn parse_server_event(
 
 /// Parses a raw-WebSocket text frame from a server.
 pub fn parse_server_frame(text: &str) -> Result<Option<ServerMessage>, ProtocolError> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| ProtocolError::NotJson(e.to_string()))?;
-    let Value::Object(mut frame) = value else {
-        return Err(ProtocolError::FrameNotObject);
-    };
-    let event = match frame.remove("type") {
-        Some(Value::String(t)) => t,
-        Some(_) => return Err(ProtocolError::TypeNotString),
-        None => return Err(ProtocolError::MissingType),
-    };
-    parse_server_event(&event, frame.remove("data").unwrap_or(Value::Null))
+    let (event, data) = split_frame(text)?;
+    parse_server_event(&event, data)
 }
 
 /// Field access on an event's data with errors that name the event and the field.
