@@ -7,4 +7,5 @@
 pub mod browser;
 pub mod namespace;
 pub mod pyrtc;
+pub mod scenario;
 pub mod signalling_load;

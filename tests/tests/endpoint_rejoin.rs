@@ -15,11 +15,9 @@ use poolgate::signalling::{EndpointId, SignallingTarget};
 use poolgate::{Config, Gateway};
 use poolgate_tests::browser::{harness_web_root, Browser};
 use poolgate_tests::namespace;
+use poolgate_tests::scenario::{run, CONNECT_LIMIT, MESSAGE_LIMIT};
 use serde_json::Value;
 
-/// Generous bounds for a loaded 2-core CI machine: they bound a hang, they measure nothing.
-const CONNECT_LIMIT: Duration = Duration::from_secs(45);
-const MESSAGE_LIMIT: Duration = Duration::from_secs(20);
 /// How long the old listener's port may stay unbindable after the gateway stopped.
 const REBIND_LIMIT: Duration = Duration::from_secs(10);
 /// The endpoint's rejoin once the server is back: its backoff (250 ms doubling, capped at 10 s)
@@ -46,28 +44,6 @@ fn main() {
         || run(rejoin_scenario()),
     )];
     libtest_mimic::run(&args, trials).exit();
-}
-
-// `run`, the gateway start and the endpoint's join wait duplicate small helpers of
-// tests/tests/browser.rs; they belong in poolgate_tests::browser once both files settle.
-fn run(
-    scenario: impl std::future::Future<Output = anyhow::Result<()>>,
-) -> Result<(), libtest_mimic::Failed> {
-    assert!(
-        namespace::is_loopback_only(),
-        "not in a loopback-only namespace"
-    );
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    // A scenario that hangs fails instead of stalling the suite (every wait inside is bounded
-    // too; this catches a blocking call), and the runtime does not wait on a stuck thread.
-    let result = runtime.block_on(async {
-        match tokio::time::timeout(Duration::from_secs(240), scenario).await {
-            Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!("the scenario did not finish within 240 s")),
-        }
-    });
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    result.map_err(|e| format!("{e:#}").into())
 }
 
 /// A loopback port nobody listens on right now (we are alone in a fresh namespace).

@@ -21,6 +21,7 @@ use super::datachannel::{ChannelSignal, ChannelSpec, Payload};
 use super::media::{MediaSource, PublicationId, Published};
 use super::negotiation::Event;
 use super::peer::{Outgoing, PeerConnection, PeerEvent, PeerSignal};
+use super::stats::PeerStats;
 use super::track::Track;
 use crate::config::IceServer;
 use crate::signalling::{ClientMessage, EndpointId, ServerMessage, Signaller, SignallingTarget};
@@ -118,6 +119,8 @@ enum Command {
     /// A source published at run time produced no caps in time.
     PublicationFailed(Published),
     Unpublish(PublicationId, oneshot::Sender<bool>),
+    Renegotiate(Option<EndpointId>),
+    Stats(oneshot::Sender<Vec<PeerStats>>),
     Send {
         peer: EndpointId,
         label: String,
@@ -173,6 +176,23 @@ impl EndpointHandle {
     pub async fn unpublish(&self, id: PublicationId) -> bool {
         let (done, result) = oneshot::channel();
         self.commands.send(Command::Unpublish(id, done)).is_ok() && result.await.unwrap_or(false)
+    }
+
+    /// Starts a fresh offer/answer exchange with one peer, or with every peer, without a media
+    /// change (after the remote changed codec preferences, say; tests use it to force
+    /// collisions). The exchange follows the usual perfect-negotiation rules.
+    pub fn renegotiate(&self, peer: Option<EndpointId>) {
+        let _ = self.commands.send(Command::Renegotiate(peer));
+    }
+
+    /// Every peer connection's figures now (negotiation state, bytes, packets, round-trip
+    /// time). Empty when the endpoint has stopped.
+    pub async fn stats(&self) -> Vec<PeerStats> {
+        let (done, result) = oneshot::channel();
+        if self.commands.send(Command::Stats(done)).is_err() {
+            return Vec::new();
+        }
+        result.await.unwrap_or_default()
     }
 
     /// Sends on the open channel labelled `label` of every peer; returns how many got it.
@@ -362,7 +382,7 @@ impl Runner {
                     Some(m) => self.on_server(m, signaller, peer_tx),
                 },
                 Some(event) = peer_rx.recv() => self.on_peer(event, signaller),
-                Some(command) = self.commands.recv() => self.on_command(command),
+                Some(command) = self.commands.recv() => self.on_command(command, signaller),
                 _ = &mut *stopped => return SessionEnd::Stopped("asked to stop".into()),
             }
         }
@@ -433,8 +453,36 @@ impl Runner {
         }
     }
 
-    fn on_command(&mut self, command: Command) {
+    fn on_command(&mut self, command: Command, signaller: &Signaller) {
         match command {
+            Command::Renegotiate(target) => {
+                let ids: Vec<EndpointId> = match target {
+                    Some(id) => vec![id],
+                    None => self.peers.keys().copied().collect(),
+                };
+                for id in ids {
+                    self.feed(id, Event::NegotiationNeeded, signaller);
+                }
+            }
+            Command::Stats(done) => {
+                let pending: Vec<_> = self.peers.values().map(|p| p.stats()).collect();
+                // webrtcbin answers on its own thread; a peer that does not answer in time is
+                // reported without its RTP figures.
+                tokio::spawn(async move {
+                    let mut all = Vec::new();
+                    for (mut stats, reply) in pending {
+                        if let Some(reply) = reply {
+                            if let Ok(Ok(report)) =
+                                tokio::time::timeout(Duration::from_secs(2), reply).await
+                            {
+                                stats.add_webrtcbin_report(&report);
+                            }
+                        }
+                        all.push(stats);
+                    }
+                    let _ = done.send(all);
+                });
+            }
             Command::Publish(source, done) => {
                 let id = PublicationId(self.next_publication);
                 self.next_publication += 1;
@@ -632,7 +680,7 @@ impl Runner {
     }
 }
 
-fn connection_state_name(state: gst_webrtc::WebRTCPeerConnectionState) -> &'static str {
+pub(super) fn connection_state_name(state: gst_webrtc::WebRTCPeerConnectionState) -> &'static str {
     use gst_webrtc::WebRTCPeerConnectionState as S;
     match state {
         S::New => "new",

@@ -11,6 +11,7 @@
 //!   a rebuilt-away webrtcbin's late events are dropped).
 //! - [`datachannel`]: data channels, ours (recreated on rebuilds) and the remote's.
 //! - [`media`]: published media, encoded once and fed to every peer through a tee.
+//! - [`stats`]: per-peer figures (negotiation, bytes, packets, round-trip time).
 //! - [`track`]: incoming tracks, depayloaded once and offered to consumers through a tee.
 //! - [`member`]: [`Endpoint`], the running pool member: signalling (hosted or remote), peers,
 //!   rejoining after a lost connection, events for its consumer.
@@ -21,9 +22,11 @@ pub mod member;
 pub mod negotiation;
 pub mod peer;
 pub mod sdp;
+pub mod stats;
 pub mod track;
 
 pub use datachannel::{ChannelSpec, Payload};
 pub use media::{MediaSource, PublicationId};
 pub use member::{ChannelTarget, Endpoint, EndpointEvent, EndpointHandle, EndpointOptions};
+pub use stats::PeerStats;
 pub use track::Track;

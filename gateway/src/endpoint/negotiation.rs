@@ -292,6 +292,13 @@ pub enum DropReason {
 pub enum Diagnostic {
     /// Impolite: a remote offer collided with ours and was ignored.
     RemoteOfferIgnored,
+    /// A remote description changed a section's direction; webrtcbin was given the direction
+    /// it first saw instead (see `Machine::pinned_directions`).
+    RemoteDirectionPinned {
+        mid: String,
+        wire: sdp::Direction,
+        pinned: sdp::Direction,
+    },
     /// webrtcbin created an offer without a section already negotiated (a data section the
     /// remote just added, whose channel it has not registered yet): dropped, retried later.
     OfferMissingSections { missing: Vec<String> },
@@ -532,6 +539,11 @@ pub struct Machine {
     dtls_role: Option<DtlsRole>,
     /// The media sections (mids) the current webrtcbin has negotiated, in order.
     negotiated_mids: Vec<String>,
+    /// Per mid, the remote direction the current webrtcbin was first given. webrtcbin 1.22
+    /// fails any renegotiation that changes a section's direction ("transceiver direction
+    /// changes are not implemented"), so remote descriptions reach it with these directions;
+    /// our answers on the wire carry the true ones.
+    pinned_directions: Vec<(String, sdp::Direction)>,
     /// Offers webrtcbin created without a negotiated section, in a row.
     incomplete_offers: u32,
     /// Waiting for [`Event::RetryOffer`]: no offer is started before it.
@@ -570,6 +582,7 @@ impl Machine {
             held_local: Vec::new(),
             dtls_role: None,
             negotiated_mids: Vec::new(),
+            pinned_directions: Vec::new(),
             incomplete_offers: 0,
             offer_retry_pending: false,
             failures: 0,
@@ -718,7 +731,8 @@ impl Machine {
                 self.rebuild(RebuildReason::RemoteTransportChange, Some(entry));
             }
             SdpType::Offer => {
-                self.emit(Action::SetRemoteDescription(entry.description()));
+                let description = self.for_webrtcbin(&entry);
+                self.emit(Action::SetRemoteDescription(description));
                 self.state = State::SettingRemoteOffer { offer: entry };
             }
             _ => {
@@ -734,7 +748,8 @@ impl Machine {
         };
         match entry.kind {
             SdpType::Answer | SdpType::Pranswer if !entry.stale => {
-                self.emit(Action::SetRemoteDescription(entry.description()));
+                let description = self.for_webrtcbin(&entry);
+                self.emit(Action::SetRemoteDescription(description));
                 self.state = State::SettingRemoteAnswer {
                     offer,
                     answer: entry,
@@ -904,7 +919,8 @@ impl Machine {
                 }
             }
             State::SettingLocalAnswer { offer, answer } => {
-                self.send_local(SdpType::Answer, answer.clone());
+                let wire = answer_for_wire(&answer, &offer.sdp);
+                self.send_local(SdpType::Answer, wire);
                 self.exchange_completed(Offerer::Remote, &answer, &offer.sdp);
             }
             other => {
@@ -961,7 +977,8 @@ impl Machine {
         }
         match apply {
             Some(offer) => {
-                self.emit(Action::SetRemoteDescription(offer.description()));
+                let description = self.for_webrtcbin(&offer);
+                self.emit(Action::SetRemoteDescription(description));
                 self.state = State::SettingRemoteOffer { offer };
             }
             None => self.state = State::Stable,
@@ -1375,10 +1392,35 @@ impl Machine {
         }
     }
 
+    /// A remote description as the current webrtcbin must see it: every section's direction
+    /// as first given to this webrtcbin.
+    fn for_webrtcbin(&mut self, entry: &RemoteEntry) -> SessionDescription {
+        let mut changed = Vec::new();
+        for (mid, wire) in sdp::directions(&entry.sdp) {
+            match self.pinned_directions.iter().find(|(m, _)| *m == mid) {
+                Some((_, pinned)) if *pinned != wire => changed.push((mid, wire, *pinned)),
+                Some(_) => {}
+                None => self.pinned_directions.push((mid, wire)),
+            }
+        }
+        if changed.is_empty() {
+            return entry.description();
+        }
+        let pins: Vec<_> = changed.iter().map(|(m, _, p)| (m.clone(), *p)).collect();
+        for (mid, wire, pinned) in changed {
+            self.note(Diagnostic::RemoteDirectionPinned { mid, wire, pinned });
+        }
+        SessionDescription {
+            kind: entry.kind,
+            sdp: sdp::with_directions(&entry.sdp, &pins),
+        }
+    }
+
     fn rebuild(&mut self, reason: RebuildReason, apply: Option<RemoteEntry>) {
         self.rebuilds += 1;
         // A fresh webrtcbin has negotiated nothing.
         self.negotiated_mids.clear();
+        self.pinned_directions.clear();
         self.offer_retry_pending = false;
         // Whatever offer the old webrtcbin had out is abandoned.
         self.offer_outstanding = false;
@@ -1427,6 +1469,25 @@ impl Machine {
             }),
         }
         self.count_exchange(offerer, true);
+    }
+}
+
+/// Our answer as the remote must see it: each section's direction what webrtcbin answered,
+/// narrowed to what the remote's real offer allows (webrtcbin saw pinned directions).
+fn answer_for_wire(answer: &str, offer: &str) -> String {
+    let offered = sdp::directions(offer);
+    let fixed: Vec<_> = sdp::directions(answer)
+        .into_iter()
+        .filter_map(|(mid, ours)| {
+            let (_, theirs) = offered.iter().find(|(m, _)| *m == mid)?;
+            let proper = ours.intersect(theirs.reverse());
+            (proper != ours).then_some((mid, proper))
+        })
+        .collect();
+    if fixed.is_empty() {
+        answer.to_string()
+    } else {
+        sdp::with_directions(answer, &fixed)
     }
 }
 

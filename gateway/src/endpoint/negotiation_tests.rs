@@ -252,6 +252,44 @@ fn an_offer_missing_a_negotiated_section_is_dropped_and_retried_later() {
 }
 
 #[test]
+fn a_direction_change_reaches_webrtcbin_pinned_and_the_wire_answer_follows_the_real_offer() {
+    use sdp::Direction;
+    let mut m = Machine::new(false);
+    exchange_as_answerer(&mut m, &their_offer(), &our_answer());
+    // The remote stops sending its video (recvonly): webrtcbin 1.22 cannot take that change.
+    let second = their_offer()
+        .replace("o=- 1 1", "o=- 1 2")
+        .replace("a=mid:0\r\n", "a=mid:0\r\na=recvonly\r\n");
+    let all = m.on(offer_in(&second));
+    let pinned = sdp::with_directions(&second, &[("0".into(), Direction::SendRecv)]);
+    assert_eq!(ops(&all), [set_remote(SdpType::Offer, &pinned)]);
+    assert_eq!(
+        diagnostics(&all),
+        [Diagnostic::RemoteDirectionPinned {
+            mid: "0".into(),
+            wire: Direction::RecvOnly,
+            pinned: Direction::SendRecv
+        }]
+    );
+    assert_eq!(
+        on(&mut m, Event::RemoteDescriptionSet),
+        [Action::CreateAnswer]
+    );
+    let local = sdp::enforce_dtls_role(&our_answer(), SdpType::Answer, m.dtls_role());
+    assert_eq!(
+        on(&mut m, created_answer(&our_answer())),
+        [set_local(SdpType::Answer, &local)]
+    );
+    // webrtcbin answered sendrecv to what it saw; the remote gets sendonly, the only valid
+    // answer to its recvonly offer.
+    let wire = sdp::with_directions(&local, &[("0".into(), Direction::SendOnly)]);
+    assert_eq!(
+        on(&mut m, Event::LocalDescriptionSet),
+        [send(SdpType::Answer, &wire)]
+    );
+}
+
+#[test]
 fn a_remote_offer_during_the_retry_wait_is_answered_at_once() {
     let mut m = Machine::new(false);
     exchange_as_answerer(&mut m, &their_offer(), &our_answer());

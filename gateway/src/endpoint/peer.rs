@@ -78,6 +78,13 @@ struct Output {
 impl Output {
     fn detach(&self, pipeline: &gst::Pipeline) {
         self.source.detach(&self.tee_pad);
+        // webrtcbin holds buffers on a sink pad whose transceiver is not negotiated yet, so the
+        // queue's thread may be blocked inside a push; stopping the queue then waits for that
+        // thread forever (seen in gdb: gst_pad_stop_task under PeerConnection::teardown). A
+        // flush-start toward webrtcbin releases the push first.
+        if let Some(src) = self.queue.static_pad("src") {
+            src.push_event(gst::event::FlushStart::new());
+        }
         let _ = self.queue.set_state(gst::State::Null);
         let _ = pipeline.remove(&self.queue);
     }
@@ -156,8 +163,41 @@ impl PeerConnection {
                 &branch.channels,
                 self.reporter(branch.generation),
             );
+            // The first channel adds a data section; later ones ride on it, which an offer
+            // without changes confirms harmlessly.
+            self.ask_for_offer(branch.generation);
         }
         self.channel_specs.push(spec);
+    }
+
+    /// Asks for an offer once a sending branch's caps reach webrtcbin: webrtcbin builds the
+    /// branch's m-line from them, and an offer made earlier would leave it out.
+    fn ask_when_caps_arrive(&self, queue: &gst::Element, generation: u64) {
+        let (events, peer) = (self.events.clone(), self.id);
+        let Some(src) = queue.static_pad("src") else {
+            return;
+        };
+        src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            let is_caps = matches!(info.data, Some(gst::PadProbeData::Event(ref e)) if e.type_() == gst::EventType::Caps);
+            if !is_caps {
+                return gst::PadProbeReturn::Ok;
+            }
+            let _ = events.send(PeerEvent {
+                peer,
+                generation,
+                event: PeerSignal::Negotiation(Event::NegotiationNeeded),
+            });
+            gst::PadProbeReturn::Remove
+        });
+    }
+
+    /// Queues a negotiation-needed for the webrtcbin of `generation` (see [`Self::build`]).
+    fn ask_for_offer(&self, generation: u64) {
+        let _ = self.events.send(PeerEvent {
+            peer: self.id,
+            generation,
+            event: PeerSignal::Negotiation(Event::NegotiationNeeded),
+        });
     }
 
     /// Sends on an open channel labelled `label`. False when there is none.
@@ -411,11 +451,10 @@ impl PeerConnection {
                 event,
             });
         };
-        let s = send.clone();
-        webrtcbin.connect("on-negotiation-needed", false, move |_| {
-            s(PeerSignal::Negotiation(Event::NegotiationNeeded));
-            None
-        });
+        // webrtcbin's own on-negotiation-needed is not used: between two webrtcbins 1.22 it
+        // fires again after every completed exchange, so two endpoints renegotiate forever
+        // (measured). We know every change that needs an offer (a fresh webrtcbin with media
+        // or channels, a new source, a new channel) and ask for it ourselves.
         let s = send.clone();
         webrtcbin.connect("on-ice-candidate", false, move |values| {
             let mline = values[1].get::<u32>().unwrap_or(0);
@@ -454,6 +493,7 @@ impl PeerConnection {
             if pad.direction() != gst::PadDirection::Src {
                 return;
             }
+            remember_codec(pad);
             let r = track::receive(&pipeline, peer, pad);
             if let Some(t) = &r.track {
                 tracing::info!(%peer, kind = %t.kind, codec = %t.codec, "incoming track");
@@ -486,6 +526,7 @@ impl PeerConnection {
         webrtcbin.sync_state_with_parent()?;
         let mut outputs = Vec::new();
         for (queue, source) in queues.into_iter().zip(&self.published) {
+            self.ask_when_caps_arrive(&queue, generation);
             queue.sync_state_with_parent()?;
             let tee_pad = source.attach(&queue)?;
             outputs.push(Output {
@@ -496,6 +537,11 @@ impl PeerConnection {
         }
         for spec in &self.channel_specs {
             open_channel(&webrtcbin, spec, &channels, self.reporter(generation));
+        }
+        // With media, each sending branch asks once its caps reach webrtcbin (see
+        // `ask_when_caps_arrive`); with channels only, ask now.
+        if self.published.is_empty() && !self.channel_specs.is_empty() {
+            send(PeerSignal::Negotiation(Event::NegotiationNeeded));
         }
         self.branch = Some(Branch {
             webrtcbin,
@@ -538,11 +584,14 @@ impl PeerConnection {
     /// transceiver makes webrtcbin ask for a negotiation, which the machine runs as usual.
     pub fn publish(&mut self, source: Published) -> anyhow::Result<()> {
         self.published.push(source.clone());
-        let Some(branch) = &mut self.branch else {
+        let Some(generation) = self.branch.as_ref().map(|b| b.generation) else {
             return Ok(());
         };
+        let branch = self.branch.as_mut().expect("checked above");
         let (queue, transceiver) = sending_branch(&self.pipeline, &branch.webrtcbin)?;
         branch.sending.extend(transceiver);
+        self.ask_when_caps_arrive(&queue, generation);
+        let branch = self.branch.as_mut().expect("checked above");
         queue.sync_state_with_parent()?;
         let tee_pad = source.attach(&queue)?;
         branch.outputs.push(Output {
@@ -569,6 +618,40 @@ impl PeerConnection {
         }
     }
 
+    /// What the machine knows now, and webrtcbin's `get-stats` reply to come (none while
+    /// there is no webrtcbin).
+    pub fn stats(
+        &self,
+    ) -> (
+        super::stats::PeerStats,
+        Option<tokio::sync::oneshot::Receiver<gst::Structure>>,
+    ) {
+        let base = super::stats::PeerStats {
+            peer: Some(self.id),
+            state: super::member::connection_state_name(self.state).to_string(),
+            negotiation: format!("{:?}", self.machine.phase()),
+            settled: self.machine.is_settled(),
+            exchanges: self.machine.completed_exchanges(),
+            rebuilds: self.machine.rebuilds(),
+            ..Default::default()
+        };
+        let Some(branch) = &self.branch else {
+            return (base, None);
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let tx = Mutex::new(Some(tx));
+        let promise = gst::Promise::with_change_func(move |reply| {
+            if let (Ok(Some(report)), Some(tx)) = (reply, tx.lock().ok().and_then(|mut t| t.take()))
+            {
+                let _ = tx.send(report.to_owned());
+            }
+        });
+        branch
+            .webrtcbin
+            .emit_by_name::<()>("get-stats", &[&None::<gst::Pad>, &promise]);
+        (base, Some(rx))
+    }
+
     /// The tracks the peer is sending now.
     pub fn tracks(&self) -> Vec<Track> {
         let Some(branch) = &self.branch else {
@@ -583,6 +666,45 @@ impl Drop for PeerConnection {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// Gives the transceiver of an incoming stream the codec it carries. webrtcbin 1.22 creates a
+/// receive-only transceiver for each m-line a remote offer adds, with no codec of its own; a
+/// later offer of ours then fails with "Could not reuse transceiver" (measured with a browser
+/// that offered camera and microphone first).
+fn remember_codec(pad: &gst::Pad) {
+    let Some(transceiver) = pad.property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
+    else {
+        return;
+    };
+    if transceiver
+        .property::<Option<gst::Caps>>("codec-preferences")
+        .is_some()
+    {
+        return;
+    }
+    let Some(caps) = pad.current_caps() else {
+        return;
+    };
+    let Some(s) = caps.structure(0) else {
+        return;
+    };
+    let mut preference = gst::Structure::builder("application/x-rtp");
+    for field in [
+        "media",
+        "encoding-name",
+        "payload",
+        "clock-rate",
+        "encoding-params",
+    ] {
+        if let Ok(value) = s.value(field) {
+            preference = preference.field(field, value.clone());
+        }
+    }
+    let caps = gst::Caps::builder_full()
+        .structure(preference.build())
+        .build();
+    transceiver.set_property("codec-preferences", &caps);
 }
 
 /// A leaky queue feeding a new webrtcbin sink pad (a new transceiver, set to send).

@@ -458,3 +458,198 @@ mod tests {
         }
     }
 }
+
+/// A media section's direction attribute (absent means `sendrecv`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Direction {
+    fn parse(attribute: &str) -> Option<Direction> {
+        match attribute {
+            "sendrecv" => Some(Direction::SendRecv),
+            "sendonly" => Some(Direction::SendOnly),
+            "recvonly" => Some(Direction::RecvOnly),
+            "inactive" => Some(Direction::Inactive),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+
+    fn from_bits(sends: bool, receives: bool) -> Direction {
+        match (sends, receives) {
+            (true, true) => Direction::SendRecv,
+            (true, false) => Direction::SendOnly,
+            (false, true) => Direction::RecvOnly,
+            (false, false) => Direction::Inactive,
+        }
+    }
+
+    fn sends(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::SendOnly)
+    }
+
+    fn receives(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::RecvOnly)
+    }
+
+    /// The same section seen from the other end.
+    pub fn reverse(self) -> Direction {
+        Direction::from_bits(self.receives(), self.sends())
+    }
+
+    /// What both allow.
+    pub fn intersect(self, other: Direction) -> Direction {
+        Direction::from_bits(
+            self.sends() && other.sends(),
+            self.receives() && other.receives(),
+        )
+    }
+}
+
+/// The direction of every audio and video section that has a mid, in order.
+pub fn directions(sdp: &str) -> Vec<(String, Direction)> {
+    let mut out = Vec::new();
+    let mut media: Option<(Option<String>, Direction)> = None;
+    let flush = |m: Option<(Option<String>, Direction)>, out: &mut Vec<(String, Direction)>| {
+        if let Some((Some(mid), direction)) = m {
+            out.push((mid, direction));
+        }
+    };
+    for line in lines(sdp) {
+        if let Some(rest) = line.strip_prefix("m=") {
+            flush(media.take(), &mut out);
+            if rest.starts_with("audio") || rest.starts_with("video") {
+                media = Some((None, Direction::SendRecv));
+            }
+        } else if let Some((mid, direction)) = &mut media {
+            if let Some(value) = line.strip_prefix("a=mid:") {
+                *mid = Some(value.trim().to_string());
+            } else if let Some(d) = line.strip_prefix("a=").and_then(Direction::parse) {
+                *direction = d;
+            }
+        }
+    }
+    flush(media.take(), &mut out);
+    out
+}
+
+/// `sdp` with the direction of each audio/video section named in `directions` (by mid)
+/// replaced; other sections and lines are kept byte for byte.
+pub fn with_directions(sdp: &str, directions: &[(String, Direction)]) -> String {
+    let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
+    // Split into the session part and one chunk per media section.
+    let mut sections: Vec<Vec<&str>> = vec![Vec::new()];
+    for line in lines(sdp) {
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with("m=") {
+            sections.push(Vec::new());
+        }
+        sections.last_mut().expect("never empty").push(line);
+    }
+    let mut out = String::with_capacity(sdp.len() + 32);
+    for section in &sections {
+        let is_media = section
+            .first()
+            .is_some_and(|l| l.starts_with("m=audio") || l.starts_with("m=video"));
+        let mid = section
+            .iter()
+            .find_map(|l| l.strip_prefix("a=mid:"))
+            .map(str::trim);
+        let wanted = mid
+            .filter(|_| is_media)
+            .and_then(|mid| directions.iter().find(|(m, _)| m == mid))
+            .map(|(_, d)| *d);
+        let mut written = false;
+        for line in section {
+            let is_direction = line.strip_prefix("a=").and_then(Direction::parse).is_some();
+            match (is_direction, wanted) {
+                (true, Some(d)) => {
+                    if !written {
+                        out.push_str("a=");
+                        out.push_str(d.as_str());
+                        out.push_str(eol);
+                        written = true;
+                    }
+                }
+                _ => {
+                    out.push_str(line);
+                    out.push_str(eol);
+                }
+            }
+        }
+        if let (Some(d), false) = (wanted, written) {
+            out.push_str("a=");
+            out.push_str(d.as_str());
+            out.push_str(eol);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod direction_tests {
+    use super::*;
+
+    const OFFER: &str = "v=0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=recvonly\r\na=rtpmap:111 opus/48000/2\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=rtpmap:96 VP8/90000\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n";
+
+    #[test]
+    fn directions_are_read_per_media_section_with_sendrecv_by_default() {
+        assert_eq!(
+            directions(OFFER),
+            [
+                ("0".to_string(), Direction::RecvOnly),
+                ("1".to_string(), Direction::SendRecv)
+            ]
+        );
+    }
+
+    #[test]
+    fn with_directions_replaces_or_adds_only_the_named_sections() {
+        let out = with_directions(
+            OFFER,
+            &[
+                ("0".into(), Direction::SendRecv),
+                ("1".into(), Direction::Inactive),
+            ],
+        );
+        assert_eq!(
+            directions(&out),
+            [
+                ("0".to_string(), Direction::SendRecv),
+                ("1".to_string(), Direction::Inactive)
+            ]
+        );
+        assert_eq!(out.matches("a=rtpmap").count(), 2);
+        assert!(out.ends_with("m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n"));
+        // Unchanged input stays byte for byte.
+        assert_eq!(with_directions(OFFER, &[]), OFFER);
+    }
+
+    #[test]
+    fn reverse_and_intersect_follow_rfc_3264() {
+        assert_eq!(Direction::RecvOnly.reverse(), Direction::SendOnly);
+        assert_eq!(
+            Direction::SendOnly.intersect(Direction::SendRecv),
+            Direction::SendOnly
+        );
+        assert_eq!(
+            Direction::SendOnly.intersect(Direction::RecvOnly),
+            Direction::Inactive
+        );
+    }
+}

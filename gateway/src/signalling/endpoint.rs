@@ -16,6 +16,13 @@ impl EndpointId {
     }
 }
 
+/// As its canonical UUID text, the way the protocol writes it.
+impl serde::Serialize for EndpointId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl fmt::Display for EndpointId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)

@@ -323,6 +323,41 @@ async function dtlsRoles() {
   return out;
 }
 
+// The page's audio transceiver toward a peer (the fake microphone's, with media: true).
+function audioTransceiver(peerId) {
+  const pc = raw.get(peerId);
+  const t = pc && pc.getTransceivers().find((x) => x.sender.track && x.sender.track.kind === 'audio');
+  if (!t) throw new Error(`harness: no audio transceiver toward ${peerId}`);
+  return t;
+}
+
+/**
+ * At wall-clock time `atMs` (Date.now() scale), flips the audio transceiver toward `peerId`
+ * between sendrecv and recvonly: a change that needs an offer, made at an instant the test
+ * also uses on the other side to force a collision. Returns the direction it will set.
+ */
+function toggleAudioAt(peerId, atMs) {
+  const t = audioTransceiver(peerId);
+  const next = t.direction === 'sendrecv' ? 'recvonly' : 'sendrecv';
+  setTimeout(() => { t.direction = next; }, Math.max(0, atMs - Date.now()));
+  return next;
+}
+
+/** Whether the last toggle toward `peerId` is negotiated and the connection is stable. */
+function toggleSettled(peerId, direction) {
+  const pc = raw.get(peerId);
+  const t = audioTransceiver(peerId);
+  const sending = (t.currentDirection || '').startsWith('send');
+  return {
+    settled: pc.signalingState === 'stable' && t.direction === direction &&
+      sending === (direction === 'sendrecv'),
+    signalingState: pc.signalingState,
+    connectionState: pc.connectionState,
+    direction: t.direction,
+    currentDirection: t.currentDirection,
+  };
+}
+
 /** Opens a data channel labelled `label` to `peerId` now (a renegotiation this page offers). */
 function openChannel(peerId, label) {
   const conn = pool && pool.connections.find((c) => c.id === peerId);
@@ -388,4 +423,4 @@ window.addEventListener('unhandledrejection', (evt) => {
 });
 window.addEventListener('error', (evt) => errors.push(`uncaught: ${evt.message}`));
 
-window.harness = { join, state, framesDecoded, inbound, dtlsRoles, openChannel, ping, sendBinary, binaryReceived: () => binaryReceived.slice(), leave, trace: () => trace.slice(), pool: null };
+window.harness = { join, state, framesDecoded, inbound, dtlsRoles, openChannel, toggleAudioAt, toggleSettled, ping, sendBinary, binaryReceived: () => binaryReceived.slice(), leave, trace: () => trace.slice(), pool: null };
