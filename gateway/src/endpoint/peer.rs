@@ -503,6 +503,12 @@ impl PeerConnection {
         };
         for ((queue, tee_pad), source) in branch.outputs.iter().zip(&self.published) {
             source.detach(tee_pad);
+            // Until DTLS is up, webrtcbin holds buffers back in a blocked pad, and the queue's
+            // thread waits there holding its stream lock: stopping the queue would wait forever.
+            // A flush-start wakes that thread (measured: the runner hung here otherwise).
+            if let Some(src) = queue.static_pad("src") {
+                src.push_event(gst::event::FlushStart::new());
+            }
             let _ = queue.set_state(gst::State::Null);
             let _ = self.pipeline.remove(queue);
         }
