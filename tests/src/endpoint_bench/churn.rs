@@ -33,6 +33,7 @@ struct Sample {
     rss_trimmed: Option<f64>,
     elements: usize,
     child_rss: Option<f64>,
+    fds: Option<usize>,
 }
 
 async fn sample(cycle: usize, long_lived: &Endpoint, child_pid: u32) -> Sample {
@@ -47,6 +48,7 @@ async fn sample(cycle: usize, long_lived: &Endpoint, child_pid: u32) -> Sample {
         rss_trimmed: rss_mib(me),
         elements: long_lived.pipeline().children().len(),
         child_rss: rss_mib(child_pid),
+        fds: procstat::open_fds(me),
     }
 }
 
@@ -119,10 +121,11 @@ pub async fn run(bench: &Bench, args: &ChurnArgs) -> anyhow::Result<Section> {
         }
         if done.is_multiple_of(25) {
             eprintln!(
-                "bench-endpoint: churn {done}/{} cycles, {:.0} s, RSS {} MiB, {} elements, {} failed",
+                "bench-endpoint: churn {done}/{} cycles, {:.0} s, RSS {} MiB, {} fds, {} elements, {} failed",
                 args.cycles,
                 started.elapsed().as_secs_f64(),
                 fmt_opt(rss_mib(std::process::id()), 1),
+                procstat::open_fds(std::process::id()).unwrap_or(0),
                 long_lived.pipeline().children().len(),
                 failures.len()
             );
@@ -186,6 +189,15 @@ pub async fn run(bench: &Bench, args: &ChurnArgs) -> anyhow::Result<Section> {
         format!(
             "{} / {} / {}",
             before.elements, base.elements, last.elements
+        ),
+    );
+    s.row(
+        format!("open file descriptors: 0 / {} / {done} cycles", base.cycle),
+        format!(
+            "{} / {} / {}",
+            fmt_opt(before.fds.map(|n| n as f64), 0),
+            fmt_opt(base.fds.map(|n| n as f64), 0),
+            fmt_opt(last.fds.map(|n| n as f64), 0)
         ),
     );
     s.row(

@@ -122,6 +122,13 @@ pub async fn run(bench: &Bench, args: &GlareArgs) -> anyhow::Result<Section> {
     s.row("exchanges per round p50/p99/max", spread(&t.exchanges));
     s.row("in-process endpoint stop hangs", t.hangs.len());
     s.row(
+        "open file descriptors at the end",
+        fmt_opt(
+            super::procstat::open_fds(std::process::id()).map(|n| n as f64),
+            0,
+        ),
+    );
+    s.row(
         "wall time (s)",
         format!("{:.0}", started.elapsed().as_secs_f64()),
     );
@@ -197,13 +204,14 @@ async fn pair(
         }
         if t.done.is_multiple_of(50) {
             eprintln!(
-                "bench-endpoint: glare {}/{} rounds, {:.0} s, {} collided, {} failed, p50 {} ms",
+                "bench-endpoint: glare {}/{} rounds, {:.0} s, {} collided, {} failed, p50 {} ms, {} fds open",
                 t.done,
                 args.rounds,
                 started.elapsed().as_secs_f64(),
                 t.collided,
                 t.failures.len(),
-                fmt_opt(percentile_ms(&t.converge, 50.0), 1)
+                fmt_opt(percentile_ms(&t.converge, 50.0), 1),
+                super::procstat::open_fds(std::process::id()).unwrap_or(0)
             );
         }
     }

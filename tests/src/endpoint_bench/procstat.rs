@@ -147,3 +147,8 @@ pub fn load_average() -> Option<f64> {
         .parse()
         .ok()
 }
+
+/// How many file descriptors a process has open (`/proc/PID/fd`).
+pub fn open_fds(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
