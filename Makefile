@@ -24,8 +24,11 @@ test: deps-test lint build web pyrtc
 	done
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "summary: %d passed, %d failed\n", p, f}' target/test.log
 
+# bench-endpoint takes about 35 minutes at full size (its glare soak and churn run are bounded
+# at 15 minutes each); `./target/release/bench-endpoint --help` shows how to run less.
 bench: deps-bench build pyrtc
 	./target/release/bench-signalling --poolgate target/release/poolgate --python .venv/pyrtc/bin/python
+	./target/release/bench-endpoint
 
 # The reference ssp server (PyPI pyrtc 2.0.2), for the remote-pool tests and the benchmark.
 pyrtc: .venv/pyrtc/installed
