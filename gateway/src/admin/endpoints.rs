@@ -91,6 +91,7 @@ fn find(ctx: &AdminContext, id: &str) -> Result<EndpointInfo, ApiError> {
 /// Get an endpoint.
 #[utoipa::path(
     get,
+    operation_id = "get_endpoint",
     path = "/api/v1/endpoints/{id}",
     tag = "endpoints",
     params(("id" = uuid::Uuid, Path, description = "Endpoint id (its `client_id`)")),
@@ -109,6 +110,7 @@ pub fn get(ctx: &AdminContext, id: &str) -> Result<Response, ApiError> {
 /// Get an endpoint's description.
 #[utoipa::path(
     get,
+    operation_id = "get_description",
     path = "/api/v1/endpoints/{id}/description",
     tag = "endpoints",
     params(("id" = uuid::Uuid, Path, description = "Endpoint id (its `client_id`)")),
@@ -131,6 +133,7 @@ pub fn get_description(ctx: &AdminContext, id: &str) -> Result<Response, ApiErro
 /// `rtc:joined`.
 #[utoipa::path(
     put,
+    operation_id = "put_description",
     path = "/api/v1/endpoints/{id}/description",
     tag = "endpoints",
     params(("id" = uuid::Uuid, Path, description = "Endpoint id (its `client_id`)")),

@@ -99,18 +99,6 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
     use warp::reject;
     let error = if let Some(e) = rejection.find::<ApiError>() {
         e.clone()
-    } else if rejection.find::<reject::PayloadTooLarge>().is_some() {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "the request body is over admin.max_body_bytes",
-        )
-    } else if rejection.find::<reject::LengthRequired>().is_some() {
-        ApiError::new(
-            StatusCode::LENGTH_REQUIRED,
-            "length_required",
-            "send a Content-Length header with the body",
-        )
     } else if rejection.find::<reject::MethodNotAllowed>().is_some() {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -34,6 +34,7 @@ pub fn routes(ctx: AdminContext) -> BoxedFilter<(Response,)> {
 /// The only route that needs no token.
 #[utoipa::path(
     get,
+    operation_id = "health",
     path = "/health",
     tag = "operations",
     security(()),

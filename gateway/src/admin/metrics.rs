@@ -25,6 +25,7 @@ pub fn routes(ctx: AdminContext) -> BoxedFilter<(Response,)> {
 /// sent and rejected, joins and leaves, admin API responses.
 #[utoipa::path(
     get,
+    operation_id = "metrics",
     path = "/metrics",
     tag = "operations",
     responses(

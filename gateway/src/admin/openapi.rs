@@ -81,6 +81,7 @@ pub fn routes() -> BoxedFilter<(Response,)> {
 /// This OpenAPI document.
 #[utoipa::path(
     get,
+    operation_id = "openapi",
     path = "/api/v1/openapi.json",
     tag = "operations",
     responses(

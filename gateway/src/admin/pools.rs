@@ -121,6 +121,7 @@ pub fn routes(ctx: AdminContext) -> BoxedFilter<(Response,)> {
 /// List pools.
 #[utoipa::path(
     get,
+    operation_id = "list_pools",
     path = "/api/v1/pools",
     tag = "pools",
     responses(
@@ -148,6 +149,7 @@ pub fn list(ctx: &AdminContext) -> impl Reply {
 /// pools endpoints can join.
 #[utoipa::path(
     post,
+    operation_id = "create_pool",
     path = "/api/v1/pools",
     tag = "pools",
     request_body = CreatePool,
@@ -179,6 +181,7 @@ pub fn create(ctx: &AdminContext, body: &Bytes) -> Result<Response, ApiError> {
 /// Get a pool with its endpoints and their descriptions.
 #[utoipa::path(
     get,
+    operation_id = "get_pool",
     path = "/api/v1/pools/{name}",
     tag = "pools",
     params(("name" = String, Path, description = "Pool name, percent-encoded")),
@@ -202,6 +205,7 @@ pub fn get(ctx: &AdminContext, name: &str) -> Result<Response, ApiError> {
 /// Each endpoint in it gets `rtc:stop`, then its connection is closed; the pool is removed.
 #[utoipa::path(
     delete,
+    operation_id = "close_pool",
     path = "/api/v1/pools/{name}",
     tag = "pools",
     params(("name" = String, Path, description = "Pool name, percent-encoded")),
