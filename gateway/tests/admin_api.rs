@@ -207,6 +207,21 @@ async fn every_protected_route_wants_the_token_and_does_nothing_without_it() {
             .await
             .unwrap();
         assert_eq!(basic.status(), 401, "{method} {path} with Basic");
+        let opaque = api
+            .http
+            .request(method.clone(), format!("{}{path}", api.base))
+            .header(
+                "authorization",
+                reqwest::header::HeaderValue::from_bytes(b"Bearer \xfftoken").unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            opaque.status(),
+            401,
+            "{method} {path} with a non-ASCII header"
+        );
     }
     // Nothing happened: no pool created or closed, no description set, nothing sent to a.
     let names: Vec<String> = g.pools().pools().into_iter().map(|p| p.name).collect();

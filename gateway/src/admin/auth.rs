@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
+use warp::http::header::AUTHORIZATION;
+use warp::http::HeaderMap;
 use warp::{Filter, Rejection};
 
 use super::error::ApiError;
@@ -12,10 +14,17 @@ use super::token::Access;
 /// request when access is open); rejects the others with 401 before the route runs.
 pub fn require(access: Access) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     let access = Arc::new(access);
-    warp::header::optional::<String>("authorization")
-        .and_then(move |header: Option<String>| {
+    warp::header::headers_cloned()
+        .and_then(move |headers: HeaderMap| {
             let access = access.clone();
-            async move { check(&access, header.as_deref()).map_err(warp::reject::custom) }
+            async move {
+                // A header that is not visible ASCII cannot hold a token: treat it as malformed
+                // (401), not as a server error.
+                let header = headers
+                    .get(AUTHORIZATION)
+                    .map(|v| v.to_str().unwrap_or_default());
+                check(&access, header).map_err(warp::reject::custom)
+            }
         })
         .untuple_one()
 }

@@ -62,10 +62,7 @@ pub fn render(ctx: &AdminContext) -> prometheus::Result<String> {
     }
     let mut in_pools = 0;
     for pool in &pools {
-        let origin = match pool.origin {
-            crate::signalling::pool::PoolOrigin::Operator => "operator",
-            crate::signalling::pool::PoolOrigin::Joined => "joined",
-        };
+        let origin = pool.origin.as_str();
         pool_gauge.with_label_values(&[origin]).inc();
         in_pools += pool.endpoints.len() as i64;
     }

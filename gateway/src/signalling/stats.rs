@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use super::output::{Notice, PoolRemoval};
-use super::pool::PoolOrigin;
 
 /// Totals since the server started. Maps are keyed by a label value (a transport, an event
 /// type, an error code, a leave reason).
@@ -49,11 +48,7 @@ impl SignallingStats {
             Notice::Joined { .. } => self.joins += 1,
             Notice::Left { reason, .. } => *self.leaves.entry(reason.code()).or_default() += 1,
             Notice::PoolCreated { origin, .. } => {
-                let origin = match origin {
-                    PoolOrigin::Operator => "operator",
-                    PoolOrigin::Joined => "joined",
-                };
-                *self.pools_created.entry(origin).or_default() += 1;
+                *self.pools_created.entry(origin.as_str()).or_default() += 1;
             }
             Notice::PoolRemoved { reason, .. } => {
                 let reason = match reason {
