@@ -1,4 +1,5 @@
-//! A running poolgate: the pool server and its public listener, started from a [`Config`].
+//! A running poolgate: the pool server, its public listener and the admin API, started from a
+//! [`Config`].
 //! The binary runs one; integration tests start as many as they like in-process.
 
 use std::net::SocketAddr;
@@ -7,6 +8,7 @@ use anyhow::Context;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::admin::{AdminServer, Readiness};
 use crate::config::Config;
 use crate::http::{self, Site};
 use crate::signalling::PoolServer;
@@ -16,10 +18,13 @@ pub struct Gateway {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    admin: Option<AdminServer>,
+    readiness: Readiness,
 }
 
 impl Gateway {
-    /// Binds the listener, creates the configured operator pools and starts serving.
+    /// Binds the listeners, creates the configured operator pools and starts serving. The admin
+    /// API starts when the config has an `[admin]` table.
     pub async fn start(config: &Config) -> anyhow::Result<Gateway> {
         let pools = PoolServer::new(config.pools.mode, config.limits);
         for name in &config.pools.create {
@@ -45,12 +50,26 @@ impl Gateway {
             "pool server listening on http://{addr} (WebSocket /ws, socket.io /socket.io/, pool mode {:?})",
             config.pools.mode
         );
-        Ok(Gateway {
-            pools,
+        let readiness = Readiness::default();
+        let mut gateway = Gateway {
+            pools: pools.clone(),
             addr,
             stop: Some(stop),
             task,
-        })
+            admin: None,
+            readiness: readiness.clone(),
+        };
+        if let Some(admin) = &config.admin {
+            match AdminServer::start(admin, pools, readiness.clone()).await {
+                Ok(server) => gateway.admin = Some(server),
+                Err(e) => {
+                    gateway.stop().await;
+                    return Err(e.into());
+                }
+            }
+        }
+        readiness.set(true);
+        Ok(gateway)
     }
 
     /// The address the public listener is bound to (useful with port 0).
@@ -58,16 +77,26 @@ impl Gateway {
         self.addr
     }
 
+    /// The admin API, when configured.
+    pub fn admin(&self) -> Option<&AdminServer> {
+        self.admin.as_ref()
+    }
+
     /// The pool server's library API.
     pub fn pools(&self) -> &PoolServer {
         &self.pools
     }
 
-    /// Closes every connection and stops listening.
+    /// Stops in order: `/health` turns not ready, the public listener closes every connection
+    /// (endpoints leave their pools), then the admin listener stops.
     pub async fn stop(mut self) {
+        self.readiness.set(false);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         let _ = (&mut self.task).await;
+        if let Some(admin) = self.admin.take() {
+            admin.stop().await;
+        }
     }
 }

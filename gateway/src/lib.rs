@@ -1,5 +1,6 @@
 //! poolgate: a plugin-based WebRTC media gateway that hosts and joins rtcpool pools.
 
+pub mod admin;
 pub mod config;
 pub mod endpoint;
 pub mod gateway;

@@ -50,8 +50,12 @@ fn main() -> ExitCode {
 fn check_config(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(c) => {
+            let admin = match &c.admin {
+                Some(a) => format!("admin API on {}", a.listen),
+                None => "no admin API".to_string(),
+            };
             println!(
-                "{}: OK (listen {}, pool mode {:?}, {} ICE servers)",
+                "{}: OK (listen {}, pool mode {:?}, {} ICE servers, {admin})",
                 path.display(),
                 c.server.listen,
                 c.pools.mode,
@@ -71,7 +75,11 @@ fn run(path: &std::path::Path) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.log.level))
         .context("log.level")?;
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // The README promises logs on stderr; fmt() alone would write them to stdout.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     tracing::info!(
         "poolgate {} starting with {}",
         env!("CARGO_PKG_VERSION"),

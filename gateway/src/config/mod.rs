@@ -1,7 +1,9 @@
 //! poolgate's configuration: one TOML file, every key documented in the README. Unknown keys
 //! are errors, and every error names the key and the line.
 
+mod admin;
 mod ice;
+mod secret;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,7 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
+pub use admin::{check_token, AdminConfig, MIN_TOKEN_CHARS};
 pub use ice::IceServer;
+pub use secret::Secret;
 
 use crate::signalling::{Keepalive, Limits, PoolMode};
 
@@ -23,6 +27,8 @@ pub struct Config {
     pub keepalive: Keepalive,
     pub ice_servers: Vec<IceServer>,
     pub log: LogConfig,
+    /// `[admin]`: the admin API. `None` (no `[admin]` table) means no admin listener.
+    pub admin: Option<AdminConfig>,
 }
 
 /// `[server]`: the signalling and HTTP listener.
@@ -98,6 +104,11 @@ impl Config {
                 config.server.web_root = Some(base.join(root));
             }
         }
+        if let Some(file) = config.admin.as_mut().and_then(|a| a.token_file.as_mut()) {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
         Ok(config)
     }
 
@@ -123,6 +134,15 @@ impl Config {
                 self.pools.create.len(),
                 self.limits.max_pools
             ));
+        }
+        if let Some(admin) = &self.admin {
+            admin.validate()?;
+            if admin.listen == self.server.listen && admin.listen.port() != 0 {
+                return Err(format!(
+                    "admin.listen and server.listen are both {}: the admin API needs its own port",
+                    admin.listen
+                ));
+            }
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(format!(
@@ -227,6 +247,26 @@ level = "poolgate=debug,info"
             ),
             ("[log]\nlevel = \"[[[\"\n", &["log.level"]),
             ("server = 3\n", &["line 1", "server"]),
+            ("[admin]\nlisten = \"127.0.0.1\"\n", &["line 2", "listen"]),
+            ("[admin]\ntokn = \"x\"\n", &["line 2", "tokn"]),
+            (
+                "[admin]\nlisten = \"0.0.0.0:8081\"\ninsecure_no_auth = true\n",
+                &["admin.insecure_no_auth", "loopback", "0.0.0.0:8081"],
+            ),
+            (
+                "[admin]\ninsecure_no_auth = true\ntoken_file = \"t\"\n",
+                &["admin.insecure_no_auth", "admin.token_file"],
+            ),
+            ("[admin]\ntoken = \"short\"\n", &["admin.token", "16"]),
+            (
+                "[admin]\ntoken = \"has a space in it, sixteen+\"\n",
+                &["admin.token", "visible ASCII"],
+            ),
+            ("[admin]\nmax_body_bytes = 0\n", &["admin.max_body_bytes"]),
+            (
+                "[server]\nlisten = \"127.0.0.1:9000\"\n[admin]\nlisten = \"127.0.0.1:9000\"\n",
+                &["admin.listen", "own port"],
+            ),
         ];
         for (text, needles) in cases {
             let err = Config::parse(text).expect_err(text);
@@ -237,13 +277,40 @@ level = "poolgate=debug,info"
     }
 
     #[test]
+    fn admin_table_turns_the_admin_api_on() {
+        assert_eq!(Config::parse("").unwrap().admin, None);
+        let a = Config::parse("[admin]\n").unwrap().admin.unwrap();
+        assert_eq!(a, AdminConfig::default());
+        assert_eq!(a.listen.to_string(), "127.0.0.1:8081");
+        let a = Config::parse("[admin]\ntoken = \"0123456789abcdef\"\ninsecure_no_auth = false\n")
+            .unwrap()
+            .admin
+            .unwrap();
+        assert_eq!(a.token.unwrap().expose(), "0123456789abcdef");
+        // The token never shows in a debug print of the config.
+        let c = Config::parse("[admin]\ntoken = \"0123456789abcdef\"\n").unwrap();
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+        // A bad token's error does not echo it either.
+        let e = Config::parse("[admin]\ntoken = \"sekrit\"\n").unwrap_err();
+        assert!(!e.contains("sekrit"), "{e}");
+        assert!(
+            Config::parse("[admin]\nlisten = \"[::1]:8081\"\ninsecure_no_auth = true\n").is_ok()
+        );
+    }
+
+    #[test]
     fn relative_web_root_is_relative_to_the_config_file() {
         let dir = std::env::temp_dir().join(format!("poolgate-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("p.toml");
-        std::fs::write(&path, "[server]\nweb_root = \"site\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[server]\nweb_root = \"site\"\n[admin]\ntoken_file = \"state/token\"\n",
+        )
+        .unwrap();
         let c = Config::load(&path).unwrap();
         assert_eq!(c.server.web_root, Some(dir.join("site")));
+        assert_eq!(c.admin.unwrap().token_file, Some(dir.join("state/token")));
         let missing = Config::load(&dir.join("none.toml"))
             .unwrap_err()
             .to_string();

@@ -14,6 +14,7 @@ pub mod pool;
 pub mod protocol;
 pub mod registry;
 pub mod settings;
+pub mod stats;
 
 pub use endpoint::EndpointId;
 pub use error::{OperatorError, ProtocolError, Refusal, SignallingError};
@@ -21,6 +22,7 @@ pub use output::{LeaveReason, Notice, Output};
 pub use protocol::{ClientMessage, ServerMessage};
 pub use registry::{EndpointInfo, PoolInfo, Registry};
 pub use settings::{Limits, PoolMode};
+pub use stats::SignallingStats;
 pub mod server;
 pub mod socketio;
 pub mod ws;

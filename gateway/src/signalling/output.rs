@@ -70,6 +70,20 @@ pub enum LeaveReason {
     Shutdown,
 }
 
+impl LeaveReason {
+    /// A short stable name, for metrics labels.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LeaveReason::ClientClosed => "client_closed",
+            LeaveReason::KeepaliveTimeout => "keepalive_timeout",
+            LeaveReason::SlowConsumer => "slow_consumer",
+            LeaveReason::TransportError(_) => "transport_error",
+            LeaveReason::PoolClosed => "pool_closed",
+            LeaveReason::Shutdown => "shutdown",
+        }
+    }
+}
+
 impl fmt::Display for LeaveReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -11,6 +11,16 @@ pub enum PoolOrigin {
     Operator,
 }
 
+impl PoolOrigin {
+    /// A short stable name, for metrics labels and the admin API.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PoolOrigin::Joined => "joined",
+            PoolOrigin::Operator => "operator",
+        }
+    }
+}
+
 /// A pool and its members, in the order they joined.
 #[derive(Clone, Debug)]
 pub struct Pool {

@@ -17,6 +17,7 @@ use super::output::{LeaveReason, Notice, Output};
 use super::protocol::ClientMessage;
 use super::registry::{EndpointInfo, PoolInfo, Registry};
 use super::settings::{Limits, PoolMode};
+use super::stats::SignallingStats;
 use super::ServerMessage;
 
 /// What a connection's transport is told to do.
@@ -42,6 +43,7 @@ struct Inner {
 struct State {
     registry: Registry,
     links: HashMap<EndpointId, Link>,
+    stats: SignallingStats,
 }
 
 struct Link {
@@ -56,6 +58,7 @@ impl PoolServer {
                 state: Mutex::new(State {
                     registry: Registry::new(mode, limits),
                     links: HashMap::new(),
+                    stats: SignallingStats::default(),
                 }),
                 queue_capacity: limits.max_queued_messages,
             }),
@@ -80,6 +83,7 @@ impl PoolServer {
         let mut state = self.lock();
         state.registry.connect(id);
         state.links.insert(id, Link { transport, tx });
+        state.stats.connection_opened(transport);
         tracing::debug!(endpoint = %id, transport, "connection opened");
         Connection {
             id,
@@ -158,6 +162,21 @@ impl PoolServer {
         self.lock().registry.endpoint_count()
     }
 
+    /// Open connections by transport (`websocket`, `socketio`, `in-process`).
+    pub fn connections_by_transport(&self) -> HashMap<&'static str, usize> {
+        let state = self.lock();
+        let mut counts = HashMap::new();
+        for link in state.links.values() {
+            *counts.entry(link.transport).or_default() += 1;
+        }
+        counts
+    }
+
+    /// What the server has done since it started, for metrics.
+    pub fn stats(&self) -> SignallingStats {
+        self.lock().stats.clone()
+    }
+
     /// Creates an operator pool (the only way pools exist in private mode).
     pub fn create_pool(&self, name: &str) -> Result<(), OperatorError> {
         self.operate(|r| r.create_pool(name))
@@ -230,8 +249,9 @@ fn dispatch(state: &mut State, out: Vec<Output>) {
                         };
                         tracing::trace!(endpoint = %to, event = message.event_type(), %detail, "queued");
                     }
+                    let event = message.event_type();
                     match link.tx.try_send(Delivery::Message(message)) {
-                        Ok(()) => {}
+                        Ok(()) => state.stats.queued(event),
                         Err(mpsc::error::TrySendError::Full(_)) => slow.push(to),
                         // The transport is already gone; its disconnect is on its way.
                         Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -242,7 +262,10 @@ fn dispatch(state: &mut State, out: Vec<Output>) {
                         let _ = link.tx.try_send(Delivery::Close);
                     }
                 }
-                Output::Notice(notice) => log_notice(state, &notice),
+                Output::Notice(notice) => {
+                    state.stats.notice(&notice);
+                    log_notice(state, &notice);
+                }
             }
         }
         for id in slow {
@@ -383,6 +406,45 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 4);
+    }
+
+    #[tokio::test]
+    async fn stats_count_what_was_delivered() {
+        let server = PoolServer::new(PoolMode::Public, Limits::default());
+        let a = server.join_local("room");
+        let b = server.join_local("room");
+        a.send(ClientMessage::Candidate {
+            to: b.id(),
+            candidate: None,
+        });
+        // Refused: a second join, and a target that is not in the pool.
+        a.send(ClientMessage::Join {
+            pool: "other".into(),
+        });
+        a.send(ClientMessage::Candidate {
+            to: EndpointId::new_random(),
+            candidate: None,
+        });
+        server
+            .set_description(a.id(), Some(serde_json::json!({"n": 1})))
+            .unwrap();
+        drop(b);
+        let s = server.stats();
+        assert_eq!(s.connections_opened.get("in-process"), Some(&2));
+        assert_eq!(s.joins, 2);
+        assert_eq!(s.routed.get("rtc:candidate"), Some(&1));
+        assert_eq!(s.routed.get("rtc:sdp"), None);
+        assert_eq!(s.rejected.get("already_joined"), Some(&1));
+        assert_eq!(s.rejected.get("unknown_target"), Some(&1));
+        assert_eq!(s.sent.get("rtc:describe"), Some(&1));
+        assert_eq!(s.sent.get("rtc:error"), Some(&2));
+        assert_eq!(s.descriptions_set, 1);
+        assert_eq!(s.leaves.get("client_closed"), Some(&1));
+        assert_eq!(s.pools_created.get("joined"), Some(&1));
+        drop(a);
+        let s = server.stats();
+        assert_eq!(s.pools_removed.get("empty"), Some(&1));
+        assert_eq!(s.leaves.get("client_closed"), Some(&2));
     }
 
     #[tokio::test]
