@@ -7,12 +7,15 @@ use anyhow::Context;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::bridge::Bridges;
 use crate::config::Config;
 use crate::http::{self, Site};
+use crate::plugin::Plugins;
 use crate::signalling::PoolServer;
 
 pub struct Gateway {
     pools: PoolServer,
+    bridges: Bridges,
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -45,8 +48,26 @@ impl Gateway {
             "pool server listening on http://{addr} (WebSocket /ws, socket.io /socket.io/, pool mode {:?})",
             config.pools.mode
         );
+        let plugins = Plugins::load_dir(config.plugins.dir.as_deref()).with_context(|| {
+            format!(
+                "cannot read the plugin folder {} (plugins.dir)",
+                config
+                    .plugins
+                    .dir
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display()
+            )
+        })?;
+        let bridges = Bridges::new(plugins, pools.clone(), config.ice_servers.clone());
+        for spec in &config.bridge {
+            bridges
+                .start_declared(spec.clone())
+                .with_context(|| format!("starting bridge {:?}", spec.name))?;
+        }
         Ok(Gateway {
             pools,
+            bridges,
             addr,
             stop: Some(stop),
             task,
@@ -63,8 +84,20 @@ impl Gateway {
         &self.pools
     }
 
-    /// Closes every connection and stops listening.
+    /// The bridges: list, create, update, restart, delete.
+    pub fn bridges(&self) -> &Bridges {
+        &self.bridges
+    }
+
+    /// The plugin folder's libraries, loaded or refused.
+    pub fn plugins(&self) -> &Plugins {
+        self.bridges.plugins()
+    }
+
+    /// Stops the bridges (last started first), then closes every connection and stops
+    /// listening.
     pub async fn stop(mut self) {
+        self.bridges.stop_all().await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

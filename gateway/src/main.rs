@@ -31,12 +31,20 @@ enum Command {
         /// The file to check (defaults to --config).
         path: Option<PathBuf>,
     },
+    /// List the plugin folder (plugins.dir of --config, or --dir): each library's plugin name
+    /// and version, or why it was refused. Exit 1 when any was refused.
+    Plugins {
+        /// The folder to list instead of the config's plugins.dir.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig { path }) => check_config(&path.unwrap_or(cli.config)),
+        Some(Command::Plugins { dir }) => list_plugins(&cli.config, dir),
         Some(Command::Run) | None => match run(&cli.config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -63,6 +71,54 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             eprintln!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn list_plugins(config: &std::path::Path, dir: Option<PathBuf>) -> ExitCode {
+    let dir = match dir {
+        Some(d) => d,
+        None => match Config::load(config) {
+            Ok(c) => match c.plugins.dir {
+                Some(d) => d,
+                None => {
+                    eprintln!("{} sets no plugins.dir; pass --dir", config.display());
+                    return ExitCode::FAILURE;
+                }
+            },
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let plugins = match poolgate::plugin::Plugins::load_dir(Some(&dir)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cannot read the plugin folder {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let list = plugins.list();
+    println!("plugin folder {}: {} libraries", dir.display(), list.len());
+    let mut refused = 0;
+    for p in &list {
+        let file = p.file.file_name().unwrap_or_default().to_string_lossy();
+        match (&p.name, &p.error) {
+            (Some(name), _) => println!(
+                "  {file}: {name} {} ({})",
+                p.version.as_deref().unwrap_or("?"),
+                p.summary.as_deref().unwrap_or("")
+            ),
+            (None, error) => {
+                refused += 1;
+                println!("  {file}: refused: {}", error.as_deref().unwrap_or("?"));
+            }
+        }
+    }
+    if refused > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

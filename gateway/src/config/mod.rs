@@ -11,6 +11,8 @@ use thiserror::Error;
 
 pub use ice::IceServer;
 
+use crate::bridge::BridgeSpec;
+use crate::plugin::PluginsConfig;
 use crate::signalling::{Keepalive, Limits, PoolMode};
 
 /// The whole configuration file.
@@ -23,6 +25,10 @@ pub struct Config {
     pub keepalive: Keepalive,
     pub ice_servers: Vec<IceServer>,
     pub log: LogConfig,
+    /// `[plugins]`: the plugin folder.
+    pub plugins: PluginsConfig,
+    /// `[[bridge]]`: bridges started at boot.
+    pub bridge: Vec<BridgeSpec>,
 }
 
 /// `[server]`: the signalling and HTTP listener.
@@ -98,6 +104,11 @@ impl Config {
                 config.server.web_root = Some(base.join(root));
             }
         }
+        if let Some(dir) = &config.plugins.dir {
+            if dir.is_relative() {
+                config.plugins.dir = Some(base.join(dir));
+            }
+        }
         Ok(config)
     }
 
@@ -123,6 +134,16 @@ impl Config {
                 self.pools.create.len(),
                 self.limits.max_pools
             ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for bridge in &self.bridge {
+            bridge.validate()?;
+            if !names.insert(&bridge.name) {
+                return Err(format!(
+                    "two [[bridge]] entries are named {:?}",
+                    bridge.name
+                ));
+            }
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(format!(
@@ -237,13 +258,80 @@ level = "poolgate=debug,info"
     }
 
     #[test]
+    fn bridges_and_plugins_parse() {
+        let c = Config::parse(
+            r#"
+[plugins]
+dir = "/opt/poolgate/plugins"
+
+[[bridge]]
+name = "echo"
+plugin = "example-echo"
+pool = "demo"
+description = { role = "echo" }
+config = { prefix = "> " }
+
+[[bridge]]
+name = "far"
+plugin = "example-echo"
+pool = "room"
+signalling = "ws://127.0.0.1:7001/"
+restart = { mode = "never" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.plugins.dir.as_deref(),
+            Some(Path::new("/opt/poolgate/plugins"))
+        );
+        assert_eq!(c.bridge.len(), 2);
+        assert_eq!(c.bridge[0].config["prefix"], "> ");
+        assert_eq!(
+            c.bridge[1].signalling.as_deref(),
+            Some("ws://127.0.0.1:7001/")
+        );
+    }
+
+    #[test]
+    fn bridge_errors_name_the_bridge_and_key() {
+        let cases = [
+            (
+                "[[bridge]]\nname = \"a\"\nplugin = \"p\"\npool = \"x\"\n\
+                 [[bridge]]\nname = \"a\"\nplugin = \"p\"\npool = \"y\"\n",
+                &["two [[bridge]] entries are named \"a\""][..],
+            ),
+            (
+                "[[bridge]]\nname = \"a\"\nplugin = \"p\"\npool = \"x\"\nsignal = \"ws://x\"\n",
+                &["line 5", "unknown field `signal`"],
+            ),
+            (
+                "[[bridge]]\nname = \"a\"\nplugin = \"p\"\npool = \"x\"\nsignalling = \"tcp://u:secret@x\"\n",
+                &["bridge \"a\"", "signalling"],
+            ),
+            ("[plugins]\nfolder = \"x\"\n", &["line 2", "folder"]),
+        ];
+        for (text, needles) in cases {
+            let err = Config::parse(text).expect_err(text);
+            for n in needles {
+                assert!(err.contains(n), "error for {text:?} lacks {n:?}:\n{err}");
+            }
+            assert!(!err.contains("secret"), "a secret leaked: {err}");
+        }
+    }
+
+    #[test]
     fn relative_web_root_is_relative_to_the_config_file() {
         let dir = std::env::temp_dir().join(format!("poolgate-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("p.toml");
-        std::fs::write(&path, "[server]\nweb_root = \"site\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[server]\nweb_root = \"site\"\n[plugins]\ndir = \"plugins\"\n",
+        )
+        .unwrap();
         let c = Config::load(&path).unwrap();
         assert_eq!(c.server.web_root, Some(dir.join("site")));
+        assert_eq!(c.plugins.dir, Some(dir.join("plugins")));
         let missing = Config::load(&dir.join("none.toml"))
             .unwrap_err()
             .to_string();

@@ -120,6 +120,7 @@ enum Command {
         payload: Payload,
         sent: oneshot::Sender<usize>,
     },
+    DescribeSelf(Value),
 }
 
 /// Controls a running endpoint; cheap to clone, usable while another task reads its events.
@@ -145,6 +146,14 @@ impl EndpointHandle {
             sent,
         };
         self.commands.send(command).is_ok() && result.await.unwrap_or(false)
+    }
+
+    /// Asks a remote pool server to set this endpoint's description, the way `pyrtc`'s test
+    /// server accepts it (a `describe` event with the description as data). Sent on the current
+    /// signalling session only: call it again after every `Joined`. A hosted pool ignores it
+    /// (describe through `PoolServer::set_description`).
+    pub fn describe_self(&self, description: Value) {
+        let _ = self.commands.send(Command::DescribeSelf(description));
     }
 
     /// Sends on the open channel labelled `label` of every peer; returns how many got it.
@@ -327,7 +336,7 @@ impl Runner {
                     Some(m) => self.on_server(m, signaller, peer_tx),
                 },
                 Some(event) = peer_rx.recv() => self.on_peer(event, signaller),
-                Some(command) = self.commands.recv() => self.on_command(command),
+                Some(command) = self.commands.recv() => self.on_command(command, signaller),
                 _ = &mut *stopped => return SessionEnd::Stopped("asked to stop".into()),
             }
         }
@@ -398,8 +407,11 @@ impl Runner {
         }
     }
 
-    fn on_command(&mut self, command: Command) {
+    fn on_command(&mut self, command: Command, signaller: &Signaller) {
         match command {
+            Command::DescribeSelf(description) => {
+                signaller.send(ClientMessage::Describe { description })
+            }
             Command::CreateChannel(spec, ChannelTarget::All) => {
                 for peer in self.peers.values_mut() {
                     peer.add_channel(spec.clone());
