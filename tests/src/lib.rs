@@ -6,5 +6,6 @@
 
 pub mod browser;
 pub mod namespace;
+pub mod plugins;
 pub mod pyrtc;
 pub mod signalling_load;

@@ -97,6 +97,10 @@ impl Plugins {
             ),
             Err(e) => tracing::error!("plugin refused: {e}"),
         }
+        if matches!(result, Err(LoadError::NotFound { .. })) {
+            // The folder's listing shows what it holds; a missing file is only the caller's error.
+            return result;
+        }
         let mut entries = self.entries.lock().unwrap();
         entries.retain(|e| e.file != file);
         entries.push(Entry {

@@ -1,7 +1,7 @@
 //! The example plugin: a bridge that echoes every data-channel message back to its sender, on
-//! the channel it came on.
+//! the channel it came on (the peer's channels, and the `echo` channel it opens to every peer).
 
-use poolgate_plugin_api::{export_plugin, Event, Host, Payload, Plugin};
+use poolgate_plugin_api::{export_plugin, ChannelSpec, Event, Host, Payload, Plugin};
 use serde::Deserialize;
 
 /// The bridge's `config` table.
@@ -28,6 +28,8 @@ impl Plugin for Echo {
 
     fn start(host: Host, config: Config) -> Result<Self, String> {
         host.set_status("connecting");
+        // Our own channel to every peer, so peers that open none can still be echoed.
+        host.create_channel(None, &ChannelSpec::reliable("echo"));
         Ok(Echo {
             host,
             prefix: config.prefix,

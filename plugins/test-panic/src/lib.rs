@@ -1,7 +1,7 @@
-//! A test plugin: panics inside `on_message` when the text is `panic`, echoes anything else. The
+//! A test plugin: panics inside `on_message` when a text contains `panic`, echoes anything else. The
 //! tests use it to show a panic fails only its own bridge, which then restarts.
 
-use poolgate_plugin_api::{export_plugin, Event, Host, Payload, Plugin};
+use poolgate_plugin_api::{export_plugin, ChannelSpec, Event, Host, Payload, Plugin};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -15,11 +15,12 @@ pub struct Panicky {
 impl Plugin for Panicky {
     const NAME: &'static str = "test-panic";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const SUMMARY: &'static str = "test plugin: panics on the message `panic`";
+    const SUMMARY: &'static str = "test plugin: panics on a message containing `panic`";
     type Config = Config;
 
     fn start(host: Host, _config: Config) -> Result<Self, String> {
         host.set_status("connecting");
+        host.create_channel(None, &ChannelSpec::reliable("echo"));
         Ok(Panicky { host })
     }
 
@@ -30,7 +31,7 @@ impl Plugin for Panicky {
     }
 
     fn on_message(&mut self, peer: &str, label: &str, payload: Payload<'_>) {
-        if payload == Payload::Text("panic") {
+        if matches!(payload, Payload::Text(t) if t.contains("panic")) {
             panic!("asked to panic by peer {peer}");
         }
         self.host.send(peer, label, payload);
