@@ -43,19 +43,16 @@ fn main() {
         }),
         Trial::test("demo_page_tabs_see_each_other", || run(demo_scenario())),
         Trial::test("endpoint_video_reaches_a_viewer_only_browser", || {
-            run(endpoint_scenario(JoinOrder::EndpointFirst, Viewer::Only))
+            run(viewer_only_scenario())
+        }),
+        Trial::test("endpoint_sends_h264_and_pcmu_to_a_browser", || {
+            run(codec_scenario())
         }),
         Trial::test("endpoint_joins_after_a_browser_with_media", || {
-            run(endpoint_scenario(
-                JoinOrder::BrowserFirst,
-                Viewer::WithMedia,
-            ))
+            run(endpoint_scenario(JoinOrder::BrowserFirst))
         }),
         Trial::test("endpoint_joins_before_a_browser_with_media", || {
-            run(endpoint_scenario(
-                JoinOrder::EndpointFirst,
-                Viewer::WithMedia,
-            ))
+            run(endpoint_scenario(JoinOrder::EndpointFirst))
         }),
         Trial::test("endpoint_data_channels_with_a_browser", || {
             run(data_channel_scenario())
@@ -328,14 +325,6 @@ enum JoinOrder {
     BrowserFirst,
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Viewer {
-    /// No camera, no data channel: the page never offers, so the endpoint must.
-    Only,
-    /// Fake camera and microphone: both sides offer at once (glare).
-    WithMedia,
-}
-
 async fn start_endpoint(gateway: &Gateway, pool: &str) -> anyhow::Result<(Endpoint, String)> {
     start_endpoint_at(SignallingTarget::Hosted(gateway.pools().clone()), pool).await
 }
@@ -344,12 +333,20 @@ async fn start_endpoint_at(
     target: SignallingTarget,
     pool: &str,
 ) -> anyhow::Result<(Endpoint, String)> {
+    start_endpoint_with(target, pool, vec![MediaSource::TestVideo]).await
+}
+
+async fn start_endpoint_with(
+    target: SignallingTarget,
+    pool: &str,
+    media: Vec<MediaSource>,
+) -> anyhow::Result<(Endpoint, String)> {
     let mut endpoint = Endpoint::start(EndpointOptions {
         target,
         pool: pool.to_string(),
         ice_servers: Vec::new(),
         ice_local_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
-        media: vec![MediaSource::TestVideo],
+        media,
     })
     .await?;
     let deadline = tokio::time::Instant::now() + MESSAGE_LIMIT;
@@ -365,18 +362,14 @@ async fn start_endpoint_at(
 }
 
 /// The poolgate endpoint publishes a VP8 test pattern in a hosted pool; a real rtcpool page
-/// joins before or after it and decodes the endpoint's video.
-async fn endpoint_scenario(order: JoinOrder, viewer: Viewer) -> anyhow::Result<()> {
+/// with a fake camera and microphone joins before or after it (both sides offer at once):
+/// each decodes the other's video, and the page's departure releases everything it caused.
+async fn endpoint_scenario(order: JoinOrder) -> anyhow::Result<()> {
     let gateway = start_gateway().await?;
     let url = format!("http://{}/harness.html", gateway.addr());
     let mut b = Browser::launch().await?;
     b.open("v", &url).await?;
-    let join = match viewer {
-        Viewer::Only => "harness.join({transport: 'ws', pool: 'ep', media: false, channel: false})",
-        Viewer::WithMedia => {
-            "harness.join({transport: 'ws', pool: 'ep', media: true, channel: false})"
-        }
-    };
+    let join = "harness.join({transport: 'ws', pool: 'ep', media: true, channel: false})";
     let (mut endpoint, endpoint_id, baseline) = match order {
         JoinOrder::EndpointFirst => {
             let (e, id) = start_endpoint(&gateway, "ep").await?;
@@ -402,34 +395,32 @@ async fn endpoint_scenario(order: JoinOrder, viewer: Viewer) -> anyhow::Result<(
             "browser state {state}; signalling trace: {trace:#}"
         )));
     }
-    if let Viewer::WithMedia = viewer {
-        endpoint_decodes_the_browser(&mut endpoint).await?;
-        // The page leaves: its tracks are removed and every element it caused is released.
-        b.close("v").await?;
-        let deadline = tokio::time::Instant::now() + MESSAGE_LIMIT;
-        let mut removed = 0;
-        loop {
-            let e = tokio::time::timeout_at(deadline, endpoint.next_event())
-                .await
-                .context("no PeerLeft after the page closed")?
-                .context("endpoint stopped")?;
-            match e {
-                EndpointEvent::TrackRemoved { .. } => removed += 1,
-                EndpointEvent::PeerLeft { .. } => break,
-                _ => {}
-            }
+    endpoint_decodes_the_browser(&mut endpoint).await?;
+    // The page leaves: its tracks are removed and every element it caused is released.
+    b.close("v").await?;
+    let deadline = tokio::time::Instant::now() + MESSAGE_LIMIT;
+    let mut removed = 0;
+    loop {
+        let e = tokio::time::timeout_at(deadline, endpoint.next_event())
+            .await
+            .context("no PeerLeft after the page closed")?
+            .context("endpoint stopped")?;
+        match e {
+            EndpointEvent::TrackRemoved { .. } => removed += 1,
+            EndpointEvent::PeerLeft { .. } => break,
+            _ => {}
         }
+    }
+    ensure!(
+        removed == 2,
+        "{removed} TrackRemoved events for an audio+video page"
+    );
+    if let Some(baseline) = baseline {
+        let now = endpoint.pipeline().children().len();
         ensure!(
-            removed == 2,
-            "{removed} TrackRemoved events for an audio+video page"
+            now == baseline,
+            "pipeline has {now} elements after the peer left, {baseline} before it joined"
         );
-        if let Some(baseline) = baseline {
-            let now = endpoint.pipeline().children().len();
-            ensure!(
-                now == baseline,
-                "pipeline has {now} elements after the peer left, {baseline} before it joined"
-            );
-        }
     }
     b.quit().await?;
     endpoint.stop().await;
@@ -554,19 +545,17 @@ async fn remote_endpoint_scenario(remote: Remote) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Data channels both ways between the endpoint and a browser: the endpoint opens `gw` to every
-/// peer before the browser joins, the browser opens `harness` after its first exchange; text
-/// and binary messages go round trip on both.
-async fn data_channel_scenario() -> anyhow::Result<()> {
-    let gateway = start_gateway().await?;
-    let url = format!("http://{}/harness.html", gateway.addr());
-    let (mut endpoint, endpoint_id) = start_endpoint(&gateway, "dc").await?;
+/// Runs the endpoint's event loop on a task that answers `ping:x` with `pong:x` on the same
+/// channel, like the page does; every other event goes to the returned receiver. Aborting the
+/// task drops the endpoint, which stops it.
+fn answer_pings(
+    mut endpoint: Endpoint,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::mpsc::UnboundedReceiver<EndpointEvent>,
+) {
+    let (seen_tx, seen) = tokio::sync::mpsc::unbounded_channel::<EndpointEvent>();
     let handle = endpoint.handle();
-    handle.create_channel(ChannelSpec::reliable("gw"), ChannelTarget::All);
-
-    // The endpoint answers pings like the page does; everything else goes to the test.
-    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<EndpointEvent>();
-    let echo_handle = handle.clone();
     let pump = tokio::spawn(async move {
         while let Some(event) = endpoint.next_event().await {
             if let EndpointEvent::Message {
@@ -576,7 +565,7 @@ async fn data_channel_scenario() -> anyhow::Result<()> {
             } = &event
             {
                 if let Some(x) = t.strip_prefix("ping:") {
-                    echo_handle
+                    handle
                         .send(*peer, label, Payload::Text(format!("pong:{x}")))
                         .await;
                     continue;
@@ -585,23 +574,195 @@ async fn data_channel_scenario() -> anyhow::Result<()> {
             let _ = seen_tx.send(event);
         }
     });
-    // Waits for an endpoint event that `want` accepts.
-    async fn expect(
-        seen: &mut tokio::sync::mpsc::UnboundedReceiver<EndpointEvent>,
-        what: &str,
-        want: impl Fn(&EndpointEvent) -> bool,
-    ) -> anyhow::Result<EndpointEvent> {
-        let deadline = tokio::time::Instant::now() + CONNECT_LIMIT;
-        loop {
-            let e = tokio::time::timeout_at(deadline, seen.recv())
-                .await
-                .with_context(|| format!("no endpoint event: {what}"))?
-                .context("the endpoint stopped")?;
-            if want(&e) {
-                return Ok(e);
-            }
+    (pump, seen)
+}
+
+/// Waits for an endpoint event that `want` accepts.
+async fn expect(
+    seen: &mut tokio::sync::mpsc::UnboundedReceiver<EndpointEvent>,
+    what: &str,
+    want: impl Fn(&EndpointEvent) -> bool,
+) -> anyhow::Result<EndpointEvent> {
+    let deadline = tokio::time::Instant::now() + CONNECT_LIMIT;
+    loop {
+        let e = tokio::time::timeout_at(deadline, seen.recv())
+            .await
+            .with_context(|| format!("no endpoint event: {what}"))?
+            .context("the endpoint stopped")?;
+        if want(&e) {
+            return Ok(e);
         }
     }
+}
+
+/// Waits until `page` reports an inbound stream from `peer` of `codec` (a mimeType such as
+/// `video/VP8`) that has decoded something, and returns it.
+async fn decoded_stream(
+    b: &mut Browser,
+    page: &str,
+    peer: &str,
+    codec: &str,
+) -> anyhow::Result<Value> {
+    let found = |streams: &Value| -> Option<Value> {
+        streams[peer].as_array()?.iter().find_map(|s| {
+            let decoded =
+                s["framesDecoded"].as_u64().unwrap_or(0) + s["samples"].as_u64().unwrap_or(0);
+            (s["codec"].as_str()?.eq_ignore_ascii_case(codec) && decoded > 0).then(|| s.clone())
+        })
+    };
+    match b
+        .wait_for(page, "harness.inbound()", CONNECT_LIMIT, |v| {
+            found(v).is_some()
+        })
+        .await
+    {
+        Ok(v) => Ok(found(&v).expect("checked by wait_for")),
+        Err(e) => {
+            let now = b.eval(page, "harness.inbound()").await.unwrap_or_default();
+            let trace = b.eval(page, "harness.trace()").await.unwrap_or_default();
+            Err(e.context(format!(
+                "no decoded {codec} from {peer}; inbound now {now}; signalling trace: {trace:#}"
+            )))
+        }
+    }
+}
+
+/// A viewer-only page (no camera, no channel: it never offers) joins after the endpoint, so
+/// the endpoint must offer: the page decodes its VP8. Then the endpoint publishes an Opus tone
+/// at run time (it offers again) and the page hears it; then the page opens a data channel (now
+/// the page offers) and pings over it. The page's DTLS role is the same throughout, and the
+/// video kept flowing.
+async fn viewer_only_scenario() -> anyhow::Result<()> {
+    let gateway = start_gateway().await?;
+    let url = format!("http://{}/harness.html", gateway.addr());
+    let mut b = Browser::launch().await?;
+    b.open("v", &url).await?;
+    let (endpoint, endpoint_id) = start_endpoint(&gateway, "viewer").await?;
+    let handle = endpoint.handle();
+    let (pump, mut seen) = answer_pings(endpoint);
+    b.eval(
+        "v",
+        "harness.join({transport: 'ws', pool: 'viewer', media: false, channel: false})",
+    )
+    .await?;
+    let video = decoded_stream(&mut b, "v", &endpoint_id, "video/VP8").await?;
+    let roles = b
+        .wait_for("v", "harness.dtlsRoles()", MESSAGE_LIMIT, |r| {
+            r[endpoint_id.as_str()].is_string()
+        })
+        .await
+        .context("the page reports no DTLS role")?;
+    let role = roles[endpoint_id.as_str()].clone();
+
+    handle
+        .publish(MediaSource::TestAudio)
+        .await
+        .context("publishing the tone at run time")?;
+    decoded_stream(&mut b, "v", &endpoint_id, "audio/opus")
+        .await
+        .context("the tone published at run time")?;
+
+    b.eval(
+        "v",
+        &format!("harness.openChannel({endpoint_id:?}, 'late')"),
+    )
+    .await?;
+    let pong = b
+        .eval(
+            "v",
+            &format!(
+                "harness.ping({endpoint_id:?}, 'late-hello', {}, 'late')",
+                CONNECT_LIMIT.as_millis()
+            ),
+        )
+        .await?;
+    ensure!(
+        pong == json!(true),
+        "ping over the page's late channel: {pong}"
+    );
+
+    let roles = b.eval("v", "harness.dtlsRoles()").await?;
+    ensure!(
+        roles[endpoint_id.as_str()] == role,
+        "the page's DTLS role changed from {role} to {} in renegotiation",
+        roles[endpoint_id.as_str()]
+    );
+    let before = video["framesDecoded"].as_u64().unwrap_or(0);
+    b.wait_for("v", "harness.framesDecoded()", MESSAGE_LIMIT, |f| {
+        f[endpoint_id.as_str()].as_u64().unwrap_or(0) > before
+    })
+    .await
+    .context("the endpoint's video stopped after the renegotiations")?;
+    while let Ok(e) = seen.try_recv() {
+        ensure!(
+            !matches!(&e, EndpointEvent::PeerState { state, .. } if state == "failed"),
+            "the endpoint's peer connection failed: {e:?}"
+        );
+    }
+
+    b.quit().await?;
+    pump.abort();
+    let _ = pump.await;
+    gateway.stop().await;
+    Ok(())
+}
+
+/// The endpoint sends H.264 (constrained baseline, from openh264) and PCMU: the page decodes
+/// both, and its stats name those codecs.
+async fn codec_scenario() -> anyhow::Result<()> {
+    let h264 = "videotestsrc is-live=true pattern=ball \
+        ! video/x-raw,width=640,height=480,framerate=30/1 ! videoconvert \
+        ! openh264enc complexity=low rate-control=bitrate bitrate=1000000 gop-size=60 \
+        ! video/x-h264,profile=constrained-baseline ! h264parse \
+        ! rtph264pay pt=102 config-interval=-1 aggregate-mode=zero-latency \
+        ! capsfilter caps=\"application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000\"";
+    let pcmu = "audiotestsrc is-live=true wave=sine freq=440 volume=0.3 \
+        ! audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 ! mulawenc \
+        ! rtppcmupay pt=0 \
+        ! capsfilter caps=\"application/x-rtp,media=audio,encoding-name=PCMU,payload=0,clock-rate=8000\"";
+    let gateway = start_gateway().await?;
+    let url = format!("http://{}/harness.html", gateway.addr());
+    let mut b = Browser::launch().await?;
+    b.open("v", &url).await?;
+    let (endpoint, endpoint_id) = start_endpoint_with(
+        SignallingTarget::Hosted(gateway.pools().clone()),
+        "codecs",
+        vec![
+            MediaSource::Launch(h264.to_string()),
+            MediaSource::Launch(pcmu.to_string()),
+        ],
+    )
+    .await?;
+    b.eval(
+        "v",
+        "harness.join({transport: 'ws', pool: 'codecs', media: false, channel: false})",
+    )
+    .await?;
+    let video = decoded_stream(&mut b, "v", &endpoint_id, "video/H264").await?;
+    ensure!(
+        video["fmtp"]
+            .as_str()
+            .is_some_and(|f| f.contains("profile-level-id=42")),
+        "H.264 is not constrained baseline: {video}"
+    );
+    decoded_stream(&mut b, "v", &endpoint_id, "audio/PCMU").await?;
+    b.quit().await?;
+    endpoint.stop().await;
+    gateway.stop().await;
+    Ok(())
+}
+
+/// Data channels both ways between the endpoint and a browser: the endpoint opens `gw` to every
+/// peer before the browser joins, the browser opens `harness` after its first exchange; text
+/// and binary messages go round trip on both.
+async fn data_channel_scenario() -> anyhow::Result<()> {
+    let gateway = start_gateway().await?;
+    let url = format!("http://{}/harness.html", gateway.addr());
+    let (endpoint, endpoint_id) = start_endpoint(&gateway, "dc").await?;
+    let handle = endpoint.handle();
+    handle.create_channel(ChannelSpec::reliable("gw"), ChannelTarget::All);
+
+    let (pump, mut seen) = answer_pings(endpoint);
 
     let mut b = Browser::launch().await?;
     b.open("v", &url).await?;

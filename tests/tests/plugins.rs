@@ -1,6 +1,6 @@
 //! Plugins and bridges, end to end: the workspace's real plugin libraries (as cargo built them)
 //! are loaded from a plugin folder by a gateway; a real browser in the bridge's pool gets its
-//! data-channel messages echoed; libraries that are not plugins for this poolgate are refused
+//! data-channel messages echoed and its camera looped back; libraries that are not plugins for this poolgate are refused
 //! with their reasons while the gateway runs on; a plugin that panics fails only its own bridge,
 //! which restarts.
 //!
@@ -395,6 +395,7 @@ ice_local_addresses = ["127.0.0.1"]
 name = "steady"
 plugin = "example-echo"
 pool = "room"
+config = { loop_video = false }
 ice_local_addresses = ["127.0.0.1"]
 "#,
     )

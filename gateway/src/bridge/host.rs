@@ -2,13 +2,14 @@
 //! at once; channel, send and publish requests go to the runner's task, which owns the endpoint.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use gstreamer as gst;
 use poolgate_plugin_api::ChannelSpec;
 use tokio::sync::mpsc;
 
 use super::status::Live;
-use crate::endpoint::Payload;
+use crate::endpoint::{EndpointHandle, MediaSource, Payload, PublicationId};
 use crate::plugin::BridgeHost;
 use crate::signalling::EndpointId;
 
@@ -33,6 +34,43 @@ pub struct Host {
     pub live: Arc<Mutex<Live>>,
     pub requests: mpsc::UnboundedSender<Request>,
     pub pipeline: gst::Pipeline,
+    pub endpoint: EndpointHandle,
+    /// The runtime the bridge runs on, for the calls that must wait on the endpoint.
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// How long `publish` and `unpublish` wait for the endpoint (which answers at once unless it is
+/// between two signalling sessions).
+const ENDPOINT_ANSWER_LIMIT: Duration = Duration::from_secs(5);
+
+impl Host {
+    /// Runs `work` on the bridge's runtime and waits for its result. The contract's publish is
+    /// synchronous, and it is called from plugin code on the bridge's own task (or any thread),
+    /// so the wait must not hold up a runtime worker: inside the runtime it is a
+    /// `block_in_place`.
+    fn wait_for<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Result<T, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.runtime.spawn(async move {
+            let _ = tx.send(tokio::time::timeout(ENDPOINT_ANSWER_LIMIT, work).await);
+        });
+        let wait = || rx.recv_timeout(ENDPOINT_ANSWER_LIMIT + Duration::from_secs(1));
+        let result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => {
+                return Err("cannot wait for the endpoint on a current-thread runtime".into())
+            }
+            Ok(_) => tokio::task::block_in_place(wait),
+            Err(_) => wait(),
+        };
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            _ => Err(format!(
+                "the endpoint did not answer within {ENDPOINT_ANSWER_LIMIT:?} (reconnecting?)"
+            )),
+        }
+    }
 }
 
 fn peer_id(peer: &str) -> Result<EndpointId, String> {
@@ -99,12 +137,34 @@ impl BridgeHost for Host {
             .map_err(|_| "the bridge is stopping".to_string())
     }
 
-    fn publish(&self, _element: gst::Element) -> Result<u64, String> {
-        Err("publishing at run time is not available in this poolgate yet".into())
+    fn publish(&self, element: gst::Element) -> Result<u64, String> {
+        use gstreamer::prelude::*;
+        if element.parent().is_some() {
+            return Err(format!("{} is already in a bin", element.name()));
+        }
+        if element.static_pad("src").is_none() {
+            return Err(format!("{} has no `src` pad", element.name()));
+        }
+        let endpoint = self.endpoint.clone();
+        let id = self
+            .wait_for(async move { endpoint.publish(MediaSource::Element(element)).await })?
+            .map_err(|e| format!("{e:#}"))?;
+        tracing::info!(bridge = %self.bridge, publication = %id, "the bridge publishes a source");
+        // Contract ids start at 1 (0 means failure).
+        Ok(id.0 + 1)
     }
 
     fn unpublish(&self, id: u64) -> Result<(), String> {
-        Err(format!("no publication {id}"))
+        let Some(inner) = id.checked_sub(1) else {
+            return Err("no publication 0".into());
+        };
+        let endpoint = self.endpoint.clone();
+        let found = self.wait_for(async move { endpoint.unpublish(PublicationId(inner)).await })?;
+        if found {
+            Ok(())
+        } else {
+            Err(format!("no publication {id}"))
+        }
     }
 
     fn pipeline(&self) -> gst::Pipeline {

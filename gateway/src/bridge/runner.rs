@@ -144,6 +144,8 @@ async fn run_once(ctx: &Context, stop: &mut watch::Receiver<bool>) -> End {
         live: ctx.live.clone(),
         requests,
         pipeline: endpoint.pipeline().clone(),
+        endpoint: endpoint.handle(),
+        runtime: tokio::runtime::Handle::current(),
     });
     let instance = match Instance::create(plugin.clone(), host, &spec.config) {
         Ok(i) => i,

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::datachannel::{ChannelSignal, ChannelSpec, Payload};
-use super::media::{MediaSource, Published};
+use super::media::{MediaSource, PublicationId, Published};
 use super::negotiation::Event;
 use super::peer::{Outgoing, PeerConnection, PeerEvent, PeerSignal};
 use super::track::Track;
@@ -28,6 +28,9 @@ use crate::signalling::{ClientMessage, EndpointId, ServerMessage, Signaller, Sig
 /// How long we wait for a newcomer's own first offer before offering (see
 /// [`PeerConnection::new`]). Browsers offer within tens of milliseconds of joining.
 const FIRST_OFFER_HOLD: Duration = Duration::from_millis(1500);
+
+/// How long a source published at run time may take to produce its first caps.
+pub const PUBLISH_CAPS_LIMIT: Duration = Duration::from_secs(10);
 
 /// How to join and what to send.
 #[derive(Clone, Debug)]
@@ -109,6 +112,12 @@ pub enum ChannelTarget {
 
 enum Command {
     CreateChannel(ChannelSpec, ChannelTarget),
+    Publish(MediaSource, oneshot::Sender<anyhow::Result<PublicationId>>),
+    /// A source published at run time has caps: feed it to the peers.
+    PublicationReady(Published),
+    /// A source published at run time produced no caps in time.
+    PublicationFailed(Published),
+    Unpublish(PublicationId, oneshot::Sender<bool>),
     Send {
         peer: EndpointId,
         label: String,
@@ -156,6 +165,25 @@ impl EndpointHandle {
         let _ = self.commands.send(Command::DescribeSelf(description));
     }
 
+    /// Starts sending `source` to every current and later peer, encoded once. Current peers
+    /// get it through a renegotiation, as soon as the source has produced its caps (within
+    /// [`PUBLISH_CAPS_LIMIT`], else the source is removed and this fails).
+    pub async fn publish(&self, source: MediaSource) -> anyhow::Result<PublicationId> {
+        let (done, result) = oneshot::channel();
+        self.commands
+            .send(Command::Publish(source, done))
+            .map_err(|_| anyhow::anyhow!("the endpoint has stopped"))?;
+        result
+            .await
+            .map_err(|_| anyhow::anyhow!("the endpoint has stopped"))?
+    }
+
+    /// Stops sending a published source and removes it. False if there is no such source.
+    pub async fn unpublish(&self, id: PublicationId) -> bool {
+        let (done, result) = oneshot::channel();
+        self.commands.send(Command::Unpublish(id, done)).is_ok() && result.await.unwrap_or(false)
+    }
+
     /// Sends on the open channel labelled `label` of every peer; returns how many got it.
     pub async fn broadcast(&self, label: &str, payload: Payload) -> usize {
         let (sent, result) = oneshot::channel();
@@ -188,8 +216,9 @@ impl Endpoint {
         let published = options
             .media
             .iter()
-            .map(|m| {
-                Published::build(&pipeline, m)
+            .zip(0..)
+            .map(|(m, n)| {
+                Published::build(&pipeline, PublicationId(n), m)
                     .with_context(|| format!("building the published source {m:?}"))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -200,6 +229,7 @@ impl Endpoint {
         let (stop, stopped) = oneshot::channel();
         let (commands, command_rx) = mpsc::unbounded_channel();
         let runner = Runner {
+            next_publication: published.len() as u64,
             options,
             pipeline: pipeline.clone(),
             published,
@@ -207,6 +237,7 @@ impl Endpoint {
             broadcast_channels: Vec::new(),
             events: events_tx,
             commands: command_rx,
+            own_commands: commands.clone(),
         };
         let task = tokio::spawn(runner.run(stopped));
         Ok(Endpoint {
@@ -255,12 +286,16 @@ impl Drop for Endpoint {
 struct Runner {
     options: EndpointOptions,
     pipeline: gst::Pipeline,
+    /// Published sources that have caps (those still waiting are not here).
     published: Vec<Published>,
+    next_publication: u64,
     peers: HashMap<EndpointId, PeerConnection>,
     /// Channels opened to every peer, later ones included.
     broadcast_channels: Vec<ChannelSpec>,
     events: mpsc::UnboundedSender<EndpointEvent>,
     commands: mpsc::UnboundedReceiver<Command>,
+    /// For tasks that report back to the runner (a published source got its caps).
+    own_commands: mpsc::UnboundedSender<Command>,
 }
 
 /// Why one signalling session ended.
@@ -412,6 +447,46 @@ impl Runner {
             Command::DescribeSelf(description) => {
                 signaller.send(ClientMessage::Describe { description })
             }
+            Command::Publish(source, done) => {
+                let id = PublicationId(self.next_publication);
+                self.next_publication += 1;
+                match Published::build(&self.pipeline, id, &source) {
+                    Ok(published) => {
+                        let _ = done.send(Ok(id));
+                        self.await_caps(published);
+                    }
+                    Err(e) => {
+                        let _ = done.send(Err(e.context("publishing a source")));
+                    }
+                }
+            }
+            Command::PublicationReady(published) => {
+                tracing::info!(pool = %self.options.pool, publication = %published.id(),
+                    caps = ?published.caps(), "publishing a new source to every peer");
+                for peer in self.peers.values_mut() {
+                    if let Err(e) = peer.publish(published.clone()) {
+                        tracing::error!(peer = %peer.id, "cannot send a new source to this peer: {e:#}");
+                    }
+                }
+                self.published.push(published);
+            }
+            Command::PublicationFailed(published) => {
+                tracing::error!(pool = %self.options.pool, publication = %published.id(),
+                    "a published source produced no media within {PUBLISH_CAPS_LIMIT:?}; removed it");
+                published.remove(&self.pipeline);
+            }
+            Command::Unpublish(id, done) => {
+                let Some(i) = self.published.iter().position(|p| p.id() == id) else {
+                    let _ = done.send(false);
+                    return;
+                };
+                let published = self.published.remove(i);
+                for peer in self.peers.values_mut() {
+                    peer.unpublish(id);
+                }
+                published.remove(&self.pipeline);
+                let _ = done.send(true);
+            }
             Command::CreateChannel(spec, ChannelTarget::All) => {
                 for peer in self.peers.values_mut() {
                     peer.add_channel(spec.clone());
@@ -451,6 +526,22 @@ impl Runner {
                 let _ = sent.send(n);
             }
         }
+    }
+
+    /// Waits (off the runner) for a new source's caps, then hands it back to the runner.
+    fn await_caps(&self, published: Published) {
+        let commands = self.own_commands.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + PUBLISH_CAPS_LIMIT;
+            while published.caps().is_none() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = commands.send(if published.caps().is_some() {
+                Command::PublicationReady(published)
+            } else {
+                Command::PublicationFailed(published)
+            });
+        });
     }
 
     fn add_peer(

@@ -24,6 +24,6 @@ pub mod sdp;
 pub mod track;
 
 pub use datachannel::{ChannelSpec, Payload};
-pub use media::MediaSource;
+pub use media::{MediaSource, PublicationId};
 pub use member::{ChannelTarget, Endpoint, EndpointEvent, EndpointHandle, EndpointOptions};
 pub use track::Track;

@@ -205,6 +205,8 @@ pub enum Event {
     IceFailed,
     /// The adapter finished replacing the webrtcbin after [`Action::Rebuild`].
     Rebuilt,
+    /// The wait asked for by [`Action::RetryOfferLater`] is over.
+    RetryOffer,
 }
 
 /// What the adapter is asked to do. Operations (marked) complete later with one event.
@@ -234,6 +236,8 @@ pub enum Action {
     SendCandidate(Candidate),
     /// The machine gave up on this peer (too many failures in a row): close it.
     Failed { reason: String },
+    /// Send [`Event::RetryOffer`] after this long (no operation is in flight meanwhile).
+    RetryOfferLater(std::time::Duration),
     /// Nothing to perform: for logs and metrics.
     Diagnostic(Diagnostic),
 }
@@ -288,6 +292,9 @@ pub enum DropReason {
 pub enum Diagnostic {
     /// Impolite: a remote offer collided with ours and was ignored.
     RemoteOfferIgnored,
+    /// webrtcbin created an offer without a section already negotiated (a data section the
+    /// remote just added, whose channel it has not registered yet): dropped, retried later.
+    OfferMissingSections { missing: Vec<String> },
     /// Polite: a remote offer arrived while webrtcbin was creating ours; ours was dropped
     /// before being set, and the remote one is applied without a rebuild.
     CreatedOfferDropped,
@@ -356,6 +363,11 @@ pub enum Phase {
     Rebuilding,
     Failed,
 }
+
+/// How long to wait before asking webrtcbin again for an offer it created incomplete, and how
+/// many times (then the webrtcbin is rebuilt).
+pub const OFFER_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
+pub const MAX_INCOMPLETE_OFFERS: u32 = 25;
 
 /// What the machine may assume of the media stack.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -518,6 +530,12 @@ pub struct Machine {
     /// Local candidates waiting for their description to be sent.
     held_local: Vec<Candidate>,
     dtls_role: Option<DtlsRole>,
+    /// The media sections (mids) the current webrtcbin has negotiated, in order.
+    negotiated_mids: Vec<String>,
+    /// Offers webrtcbin created without a negotiated section, in a row.
+    incomplete_offers: u32,
+    /// Waiting for [`Event::RetryOffer`]: no offer is started before it.
+    offer_retry_pending: bool,
     failures: u32,
     exchanges: u64,
     rebuilds: u64,
@@ -551,6 +569,9 @@ impl Machine {
             bin_local_ufrag: None,
             held_local: Vec::new(),
             dtls_role: None,
+            negotiated_mids: Vec::new(),
+            incomplete_offers: 0,
+            offer_retry_pending: false,
             failures: 0,
             exchanges: 0,
             rebuilds: 0,
@@ -634,6 +655,7 @@ impl Machine {
             Event::LocalCandidate(candidate) => self.on_local_candidate(candidate),
             Event::IceFailed => self.on_ice_failed(),
             Event::Rebuilt => self.on_rebuilt(),
+            Event::RetryOffer => self.offer_retry_pending = false,
         }
         self.drive();
         mem::take(&mut self.out)
@@ -671,7 +693,9 @@ impl Machine {
                     if self.start_ice_restart_if_due() {
                         return;
                     }
-                    if self.negotiation_needed || self.announce_transport {
+                    if (self.negotiation_needed || self.announce_transport)
+                        && !self.offer_retry_pending
+                    {
                         self.start_offer(false);
                     }
                     return;
@@ -807,6 +831,29 @@ impl Machine {
             self.rebuild(RebuildReason::IceRestart, None);
             return;
         }
+        let missing: Vec<String> = self
+            .negotiated_mids
+            .iter()
+            .filter(|mid| !sdp::mids(&sdp).any(|m| m == mid.as_str()))
+            .cloned()
+            .collect();
+        if !missing.is_empty() && !ice_restart {
+            // webrtcbin 1.22 leaves a data section out of its offer until the remote's data
+            // channel has opened; setting that offer fails ("m=lines removed"). Wait for it.
+            self.note(Diagnostic::OfferMissingSections { missing });
+            self.negotiation_needed = true;
+            self.state = State::Stable;
+            self.incomplete_offers += 1;
+            if self.incomplete_offers > MAX_INCOMPLETE_OFFERS {
+                self.incomplete_offers = 0;
+                self.rebuild(RebuildReason::OperationFailed, None);
+            } else {
+                self.offer_retry_pending = true;
+                self.emit(Action::RetryOfferLater(OFFER_RETRY_DELAY));
+            }
+            return;
+        }
+        self.incomplete_offers = 0;
         let offer = sdp::enforce_dtls_role(&sdp, SdpType::Offer, self.dtls_role);
         self.local_sent = false;
         self.bin_local_ufrag = sdp::ice_ufrag(&offer).map(str::to_owned);
@@ -1330,6 +1377,9 @@ impl Machine {
 
     fn rebuild(&mut self, reason: RebuildReason, apply: Option<RemoteEntry>) {
         self.rebuilds += 1;
+        // A fresh webrtcbin has negotiated nothing.
+        self.negotiated_mids.clear();
+        self.offer_retry_pending = false;
         // Whatever offer the old webrtcbin had out is abandoned.
         self.offer_outstanding = false;
         self.answer_withdrawn = false;
@@ -1362,6 +1412,7 @@ impl Machine {
     fn exchange_completed(&mut self, offerer: Offerer, local: &str, remote: &str) {
         self.state = State::Stable;
         self.failures = 0;
+        self.negotiated_mids = sdp::mids(local).map(str::to_owned).collect();
         let (local, remote) = (sdp::dtls_setup(local), sdp::dtls_setup(remote));
         match (self.dtls_role, sdp::negotiated_role(local, remote)) {
             (None, Some(role)) => {

@@ -674,6 +674,11 @@ enum Task {
     GateIceFailed {
         side: usize,
     },
+    /// The adapter's timer for [`Action::RetryOfferLater`] fired.
+    GateRetryOffer {
+        side: usize,
+        bin: String,
+    },
     BrowserOpDone,
     BrowserNegotiationNeeded,
     BrowserCandidate {
@@ -864,6 +869,11 @@ impl World {
                 let g = self.gate(side);
                 g.violations
                     .push(format!("{name}: machine gave up: {reason}"));
+            }
+            Action::RetryOfferLater(delay) => {
+                let bin = self.gate(side).bin.id.clone();
+                let delay = delay.as_millis() as u64;
+                self.after(delay, Task::GateRetryOffer { side, bin });
             }
         }
     }
@@ -1175,6 +1185,11 @@ impl World {
                     if self.gate(side).bin.id == bin {
                         self.gate(side).reply_pending = false;
                         self.gate_event(side, event);
+                    }
+                }
+                Task::GateRetryOffer { side, bin } => {
+                    if self.gate(side).bin.id == bin {
+                        self.gate_event(side, Event::RetryOffer);
                     }
                 }
                 Task::ConnectionFails => self.connection_fails(),

@@ -217,6 +217,71 @@ fn only_one_operation_is_in_flight_and_negotiation_needed_is_coalesced() {
     );
 }
 
+/// `desc` without its data section (mid 1): what webrtcbin 1.22 offers right after the remote
+/// added a data channel, before that channel has opened.
+fn without_data_section(sdp: &str) -> String {
+    sdp.split("m=application")
+        .next()
+        .unwrap()
+        .replace(" 0 1\r\n", " 0\r\n")
+}
+
+#[test]
+fn an_offer_missing_a_negotiated_section_is_dropped_and_retried_later() {
+    let mut m = Machine::new(false);
+    exchange_as_answerer(&mut m, &their_offer(), &our_answer());
+    assert_eq!(on(&mut m, Event::NegotiationNeeded), [Action::CreateOffer]);
+    let all = m.on(created_offer(&without_data_section(&our_offer())));
+    assert_eq!(ops(&all), [Action::RetryOfferLater(OFFER_RETRY_DELAY)]);
+    assert_eq!(
+        diagnostics(&all),
+        [Diagnostic::OfferMissingSections {
+            missing: vec!["1".into()]
+        }]
+    );
+    assert_eq!(m.phase(), Phase::Stable);
+    // Nothing is started until the retry time...
+    assert_eq!(on(&mut m, Event::NegotiationNeeded), []);
+    assert_eq!(on(&mut m, Event::RetryOffer), [Action::CreateOffer]);
+    // ...and a complete offer goes out as usual.
+    let expected = sdp::enforce_dtls_role(&our_offer(), SdpType::Offer, m.dtls_role());
+    assert_eq!(
+        on(&mut m, created_offer(&our_offer())),
+        [set_local(SdpType::Offer, &expected)]
+    );
+}
+
+#[test]
+fn a_remote_offer_during_the_retry_wait_is_answered_at_once() {
+    let mut m = Machine::new(false);
+    exchange_as_answerer(&mut m, &their_offer(), &our_answer());
+    on(&mut m, Event::NegotiationNeeded);
+    on(&mut m, created_offer(&without_data_section(&our_offer())));
+    let second = their_offer().replace("o=- 1 1", "o=- 1 2");
+    assert_eq!(
+        on(&mut m, offer_in(&second)),
+        [set_remote(SdpType::Offer, &second)]
+    );
+}
+
+#[test]
+fn offers_missing_sections_for_too_long_end_in_a_rebuild() {
+    let mut m = Machine::new(false);
+    exchange_as_answerer(&mut m, &their_offer(), &our_answer());
+    on(&mut m, Event::NegotiationNeeded);
+    for _ in 0..MAX_INCOMPLETE_OFFERS {
+        assert_eq!(
+            on(&mut m, created_offer(&without_data_section(&our_offer()))),
+            [Action::RetryOfferLater(OFFER_RETRY_DELAY)]
+        );
+        assert_eq!(on(&mut m, Event::RetryOffer), [Action::CreateOffer]);
+    }
+    assert_eq!(
+        on(&mut m, created_offer(&without_data_section(&our_offer()))),
+        [rebuild(RebuildReason::OperationFailed)]
+    );
+}
+
 #[test]
 fn a_remote_offer_arriving_while_our_answer_is_applied_is_answered_after_it() {
     // Perfect negotiation's isSettingRemoteAnswerPending: not a collision.

@@ -58,7 +58,7 @@ pub enum Outgoing {
 struct Branch {
     webrtcbin: gst::Element,
     /// Per published source: the leaky queue into webrtcbin and the tee pad feeding it.
-    outputs: Vec<(gst::Element, gst::Pad)>,
+    outputs: Vec<Output>,
     generation: u64,
     /// Live data channels, ours and the remote's (the remote's arrive on a GStreamer thread).
     channels: Arc<Mutex<Vec<gst_webrtc::WebRTCDataChannel>>>,
@@ -66,6 +66,21 @@ struct Branch {
     received: Arc<Mutex<Vec<Received>>>,
     /// The transceivers our published media goes out on.
     sending: Vec<gst_webrtc::WebRTCRTPTransceiver>,
+}
+
+/// One published source's way into this peer's webrtcbin.
+struct Output {
+    source: Published,
+    queue: gst::Element,
+    tee_pad: gst::Pad,
+}
+
+impl Output {
+    fn detach(&self, pipeline: &gst::Pipeline) {
+        self.source.detach(&self.tee_pad);
+        let _ = self.queue.set_state(gst::State::Null);
+        let _ = pipeline.remove(&self.queue);
+    }
 }
 
 pub struct PeerConnection {
@@ -299,6 +314,17 @@ impl PeerConnection {
                     }
                 };
             }
+            Action::RetryOfferLater(delay) => {
+                let (events, peer) = (self.events.clone(), self.id);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = events.send(PeerEvent {
+                        peer,
+                        generation,
+                        event: PeerSignal::Negotiation(Event::RetryOffer),
+                    });
+                });
+            }
             Action::Failed { reason } => {
                 tracing::warn!(peer = %self.id, "negotiation gave up: {reason}");
                 self.teardown();
@@ -371,26 +397,8 @@ impl PeerConnection {
         let mut queues = Vec::new();
         let mut sending = Vec::new();
         for _ in &self.published {
-            let queue = gst::ElementFactory::make("queue")
-                .property_from_str("leaky", "downstream")
-                .property("max-size-buffers", 200u32)
-                .property("max-size-time", 0u64)
-                .property("max-size-bytes", 0u32)
-                .build()?;
-            self.pipeline.add(&queue)?;
-            let sink = webrtcbin
-                .request_pad_simple("sink_%u")
-                .ok_or_else(|| anyhow::anyhow!("webrtcbin gave no sink pad"))?;
-            queue.static_pad("src").unwrap().link(&sink)?;
-            if let Some(t) =
-                sink.property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
-            {
-                t.set_property(
-                    "direction",
-                    gst_webrtc::WebRTCRTPTransceiverDirection::Sendrecv,
-                );
-                sending.push(t);
-            }
+            let (queue, transceiver) = sending_branch(&self.pipeline, &webrtcbin)?;
+            sending.extend(transceiver);
             queues.push(queue);
         }
 
@@ -480,7 +488,11 @@ impl PeerConnection {
         for (queue, source) in queues.into_iter().zip(&self.published) {
             queue.sync_state_with_parent()?;
             let tee_pad = source.attach(&queue)?;
-            outputs.push((queue, tee_pad));
+            outputs.push(Output {
+                source: source.clone(),
+                queue,
+                tee_pad,
+            });
         }
         for spec in &self.channel_specs {
             open_channel(&webrtcbin, spec, &channels, self.reporter(generation));
@@ -501,10 +513,8 @@ impl PeerConnection {
         let Some(branch) = self.branch.take() else {
             return;
         };
-        for ((queue, tee_pad), source) in branch.outputs.iter().zip(&self.published) {
-            source.detach(tee_pad);
-            let _ = queue.set_state(gst::State::Null);
-            let _ = self.pipeline.remove(queue);
+        for output in &branch.outputs {
+            output.detach(&self.pipeline);
         }
         // Out of the pipeline first, so a hang in its teardown cannot hold the pipeline.
         let _ = self.pipeline.remove(&branch.webrtcbin);
@@ -524,6 +534,41 @@ impl PeerConnection {
         }
     }
 
+    /// Starts sending `source` to this peer (now, and after every rebuild). Adding a
+    /// transceiver makes webrtcbin ask for a negotiation, which the machine runs as usual.
+    pub fn publish(&mut self, source: Published) -> anyhow::Result<()> {
+        self.published.push(source.clone());
+        let Some(branch) = &mut self.branch else {
+            return Ok(());
+        };
+        let (queue, transceiver) = sending_branch(&self.pipeline, &branch.webrtcbin)?;
+        branch.sending.extend(transceiver);
+        queue.sync_state_with_parent()?;
+        let tee_pad = source.attach(&queue)?;
+        branch.outputs.push(Output {
+            source,
+            queue,
+            tee_pad,
+        });
+        Ok(())
+    }
+
+    /// Stops sending a source to this peer. Its transceiver stays in the session, idle, until
+    /// the peer connection is next rebuilt: webrtcbin 1.22 cannot remove a transceiver.
+    pub fn unpublish(&mut self, id: super::media::PublicationId) {
+        self.published.retain(|p| p.id() != id);
+        let Some(branch) = &mut self.branch else {
+            return;
+        };
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut branch.outputs)
+            .into_iter()
+            .partition(|o| o.source.id() == id);
+        branch.outputs = kept;
+        for output in &gone {
+            output.detach(&self.pipeline);
+        }
+    }
+
     /// The tracks the peer is sending now.
     pub fn tracks(&self) -> Vec<Track> {
         let Some(branch) = &self.branch else {
@@ -538,6 +583,32 @@ impl Drop for PeerConnection {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// A leaky queue feeding a new webrtcbin sink pad (a new transceiver, set to send).
+fn sending_branch(
+    pipeline: &gst::Pipeline,
+    webrtcbin: &gst::Element,
+) -> anyhow::Result<(gst::Element, Option<gst_webrtc::WebRTCRTPTransceiver>)> {
+    let queue = gst::ElementFactory::make("queue")
+        .property_from_str("leaky", "downstream")
+        .property("max-size-buffers", 200u32)
+        .property("max-size-time", 0u64)
+        .property("max-size-bytes", 0u32)
+        .build()?;
+    pipeline.add(&queue)?;
+    let sink = webrtcbin
+        .request_pad_simple("sink_%u")
+        .ok_or_else(|| anyhow::anyhow!("webrtcbin gave no sink pad"))?;
+    queue.static_pad("src").unwrap().link(&sink)?;
+    let transceiver = sink.property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver");
+    if let Some(t) = &transceiver {
+        t.set_property(
+            "direction",
+            gst_webrtc::WebRTCRTPTransceiverDirection::Sendrecv,
+        );
+    }
+    Ok((queue, transceiver))
 }
 
 fn open_channel(

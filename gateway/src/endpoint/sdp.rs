@@ -136,6 +136,11 @@ pub fn attribute_values<'a>(sdp: &'a str, name: &'a str) -> impl Iterator<Item =
     })
 }
 
+/// The `a=mid` of every media section, in order.
+pub fn mids(sdp: &str) -> impl Iterator<Item = &str> + '_ {
+    attribute_values(sdp, "mid")
+}
+
 /// The first `a=ice-ufrag:`. With BUNDLE (browsers and webrtcbin's max-bundle) every section
 /// carries the same one: it names the ICE session, and changes exactly on an ICE restart or when
 /// the other end replaced its peer connection.

@@ -284,6 +284,53 @@ async function framesDecoded() {
   return out;
 }
 
+// Per peer, what arrives from it: one entry per inbound RTP stream with its codec and how
+// much was decoded (video frames; audio samples that were real, not concealment).
+async function inbound() {
+  const out = {};
+  for (const conn of pool ? pool.connections : []) {
+    const pc = raw.get(conn.id);
+    const streams = [];
+    if (pc) {
+      const stats = await pc.getStats();
+      stats.forEach((s) => {
+        if (s.type !== 'inbound-rtp') return;
+        const codec = s.codecId && stats.get(s.codecId);
+        streams.push({
+          kind: s.kind,
+          codec: codec ? codec.mimeType : null,
+          fmtp: codec ? codec.sdpFmtpLine || '' : '',
+          framesDecoded: s.framesDecoded || 0,
+          samples: (s.totalSamplesReceived || 0) - (s.concealedSamples || 0),
+        });
+      });
+    }
+    out[conn.id] = streams;
+  }
+  return out;
+}
+
+// Per peer, this page's DTLS role ('client' or 'server') on its transport.
+async function dtlsRoles() {
+  const out = {};
+  for (const conn of pool ? pool.connections : []) {
+    const pc = raw.get(conn.id);
+    if (!pc) continue;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'transport' && s.dtlsRole) out[conn.id] = s.dtlsRole;
+    });
+  }
+  return out;
+}
+
+/** Opens a data channel labelled `label` to `peerId` now (a renegotiation this page offers). */
+function openChannel(peerId, label) {
+  const conn = pool && pool.connections.find((c) => c.id === peerId);
+  if (!conn) throw new Error(`harness.openChannel: no connection to ${peerId}`);
+  addChannel(peerId, conn.dataChannel(label, {}, true));
+  return label;
+}
+
 // Binary messages this page received: {peer, label, bytes}.
 const binaryReceived = [];
 
@@ -299,11 +346,12 @@ async function sendBinary(peerId, bytes, timeoutMs = 10000) {
   return channel.label;
 }
 
-async function ping(peerId, text, timeoutMs = 10000) {
+async function ping(peerId, text, timeoutMs = 10000, label = null) {
   const deadline = Date.now() + timeoutMs;
   // Channels open a little after the peer connection does; wait for one.
   let channel;
-  while (!(channel = (channels.get(peerId) || []).find((c) => c.readyState === 'open'))) {
+  const usable = (c) => c.readyState === 'open' && (label === null || c.label === label);
+  while (!(channel = (channels.get(peerId) || []).find(usable))) {
     if (Date.now() >= deadline) throw new Error(`harness.ping: no open data channel to ${peerId}`);
     await sleep(50);
   }
@@ -340,4 +388,4 @@ window.addEventListener('unhandledrejection', (evt) => {
 });
 window.addEventListener('error', (evt) => errors.push(`uncaught: ${evt.message}`));
 
-window.harness = { join, state, framesDecoded, ping, sendBinary, binaryReceived: () => binaryReceived.slice(), leave, trace: () => trace.slice(), pool: null };
+window.harness = { join, state, framesDecoded, inbound, dtlsRoles, openChannel, ping, sendBinary, binaryReceived: () => binaryReceived.slice(), leave, trace: () => trace.slice(), pool: null };
