@@ -48,6 +48,9 @@ fn main() {
             "endpoint_a_panicking_plugin_restarts_and_other_bridges_run_on",
             || run(panic_scenario()),
         ),
+        Trial::test("endpoint_bridge_in_a_pyrtc_pool_describes_itself", || {
+            run(remote_scenario())
+        }),
     ];
     libtest_mimic::run(&args, trials).exit();
 }
@@ -440,6 +443,61 @@ ice_local_addresses = ["127.0.0.1"]
     // The restarted bridge is a new endpoint in the pool, and it works.
     ping(&mut b, &new_id, "after").await?;
     b.quit().await?;
+    gateway.stop().await;
+    Ok(())
+}
+
+/// A bridge created at run time joins a pool on the reference server `pyrtc` 2.0.2 by URL and
+/// describes itself the way pyrtc's test server accepts it (a `describe` event): the page in
+/// that pool sees the description, and the bridge echoes its messages.
+async fn remote_scenario() -> anyhow::Result<()> {
+    let dir = PluginDir::new("remote")?;
+    dir.add_built(ECHO)?;
+    let gateway = start_gateway(&dir, "").await?;
+    let pyrtc = poolgate_tests::pyrtc::Pyrtc::start().await?;
+    let mut b = Browser::launch().await?;
+    b.open("p", &format!("http://{}/harness.html", gateway.addr()))
+        .await?;
+    b.eval(
+        "p",
+        &format!(
+            "harness.join({{transport: 'ws', pool: 'far', media: true, url: {:?}}})",
+            pyrtc.url()
+        ),
+    )
+    .await?;
+    let spec: BridgeSpec = serde_json::from_value(json!({
+        "name": "far-echo",
+        "plugin": "example-echo",
+        "pool": "far",
+        "signalling": pyrtc.url(),
+        "description": {"role": "echo", "where": "pyrtc"},
+        "config": {"loop_video": false},
+        "ice_local_addresses": ["127.0.0.1"],
+    }))?;
+    let created = gateway.bridges().create(spec)?;
+    ensure!(created.signalling == pyrtc.url(), "{created:?}");
+    let live = wait_bridge(&gateway, "far-echo", STATUS_LIMIT, |s| {
+        s.status == "live" && s.endpoint.is_some()
+    })
+    .await?;
+    let endpoint = live.endpoint.unwrap();
+    let described = b
+        .wait_for("p", "harness.state()", CONNECT_LIMIT, |s| {
+            peer(s, &endpoint).is_some_and(|p| p["description"]["where"] == "pyrtc")
+        })
+        .await;
+    if let Err(e) = described {
+        let trace = b.eval("p", "harness.trace()").await.unwrap_or_default();
+        return Err(e.context(format!("page signalling trace: {trace:#}")));
+    }
+    ping(&mut b, &endpoint, "over pyrtc").await?;
+    // pyrtc stops serving when a peer vanishes abruptly: leave cleanly first.
+    b.eval("p", "harness.leave()").await?;
+    gateway.bridges().delete("far-echo").await?;
+    ensure!(gateway.bridges().list().is_empty());
+    b.quit().await?;
+    pyrtc.stop().await;
     gateway.stop().await;
     Ok(())
 }
