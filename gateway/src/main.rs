@@ -104,11 +104,13 @@ fn list_plugins(config: &std::path::Path, dir: Option<PathBuf>) -> ExitCode {
     for p in &list {
         let file = p.file.file_name().unwrap_or_default().to_string_lossy();
         match (&p.name, &p.error) {
-            (Some(name), _) => println!(
-                "  {file}: {name} {} ({})",
-                p.version.as_deref().unwrap_or("?"),
-                p.summary.as_deref().unwrap_or("")
-            ),
+            (Some(name), _) => {
+                let version = p.version.as_deref().unwrap_or("?");
+                match p.summary.as_deref().filter(|s| !s.is_empty()) {
+                    Some(summary) => println!("  {file}: {name} {version} ({summary})"),
+                    None => println!("  {file}: {name} {version}"),
+                }
+            }
             (None, error) => {
                 refused += 1;
                 println!("  {file}: refused: {}", error.as_deref().unwrap_or("?"));
