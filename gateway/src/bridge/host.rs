@@ -91,11 +91,11 @@ impl BridgeHost for Host {
     fn log(&self, level: tracing::Level, message: &str) {
         let (bridge, plugin) = (&self.bridge, &self.plugin);
         match level {
-            tracing::Level::ERROR => tracing::error!(bridge, plugin, "{message}"),
-            tracing::Level::WARN => tracing::warn!(bridge, plugin, "{message}"),
-            tracing::Level::INFO => tracing::info!(bridge, plugin, "{message}"),
-            tracing::Level::DEBUG => tracing::debug!(bridge, plugin, "{message}"),
-            _ => tracing::trace!(bridge, plugin, "{message}"),
+            tracing::Level::ERROR => tracing::error!(%bridge, %plugin, "{message}"),
+            tracing::Level::WARN => tracing::warn!(%bridge, %plugin, "{message}"),
+            tracing::Level::INFO => tracing::info!(%bridge, %plugin, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(%bridge, %plugin, "{message}"),
+            _ => tracing::trace!(%bridge, %plugin, "{message}"),
         }
     }
 

@@ -41,7 +41,9 @@ impl Plugin for Echo {
 
     fn start(host: Host, config: Config) -> Result<Self, String> {
         host.set_status("connecting");
-        // Our own channel to every peer, so peers that open none can still be echoed.
+        // Our own channel to every peer, so peers that open none can still be echoed. It is also
+        // needed today: an endpoint that publishes nothing and opens no channel renegotiates
+        // without end with a page that sends a camera and opens a channel (an endpoint issue).
         host.create_channel(None, &ChannelSpec::reliable("echo"));
         Ok(Echo {
             host,
