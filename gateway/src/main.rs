@@ -27,6 +27,7 @@ enum Command {
     /// Run the gateway (the default).
     Run,
     /// Check a configuration file and exit: 0 when valid, else the error naming key and line.
+    /// With plugins.dir set, each bridge's plugin must also load and accept its config.
     CheckConfig {
         /// The file to check (defaults to --config).
         path: Option<PathBuf>,
@@ -58,6 +59,10 @@ fn main() -> ExitCode {
 fn check_config(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(c) => {
+            if let Err(e) = check_bridges(&c) {
+                eprintln!("{}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
             println!(
                 "{}: OK (listen {}, pool mode {:?}, {} ICE servers)",
                 path.display(),
@@ -72,6 +77,31 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// With a plugin folder configured, each bridge's plugin must load and accept its config.
+fn check_bridges(config: &Config) -> Result<(), String> {
+    let Some(dir) = &config.plugins.dir else {
+        return Ok(());
+    };
+    let plugins = poolgate::plugin::Plugins::load_dir(Some(dir)).map_err(|e| {
+        format!(
+            "cannot read the plugin folder {} (plugins.dir): {e}",
+            dir.display()
+        )
+    })?;
+    for bridge in &config.bridge {
+        let plugin = plugins
+            .find(&bridge.plugin)
+            .map_err(|e| format!("bridge {:?}: {e}", bridge.name))?;
+        plugin.validate_config(&bridge.config).map_err(|e| {
+            format!(
+                "bridge {:?}: invalid config for plugin {}: {e}",
+                bridge.name, plugin.name
+            )
+        })?;
+    }
+    Ok(())
 }
 
 fn list_plugins(config: &std::path::Path, dir: Option<PathBuf>) -> ExitCode {

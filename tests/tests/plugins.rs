@@ -268,6 +268,46 @@ async fn refusals_scenario() -> anyhow::Result<()> {
             "`poolgate plugins` lacks {line:?}:\n{stdout}"
         );
     }
+
+    // `poolgate check-config` asks the plugins too.
+    let check = |bridges: &str| -> anyhow::Result<(Option<i32>, String)> {
+        let file = dir.path().join("check.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[plugins]\ndir = {:?}\n{bridges}",
+                dir.path().display().to_string()
+            ),
+        )?;
+        let out = std::process::Command::new(&exe)
+            .arg("check-config")
+            .arg(&file)
+            .output()?;
+        Ok((
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    };
+    let (code, err) = check(&bridge(
+        "ok",
+        "example-echo",
+        "config = { prefix = \"> \" }",
+    ))?;
+    ensure!(code == Some(0), "a valid bridge failed check-config: {err}");
+    let (code, err) = check(&bridge(
+        "typo",
+        "example-echo",
+        "config = { prefx = \"> \" }",
+    ))?;
+    ensure!(
+        code == Some(1) && err.contains("bridge \"typo\"") && err.contains("unknown field `prefx`"),
+        "check-config on a config typo: {code:?} {err}"
+    );
+    let (code, err) = check(&bridge("old", &format!("lib{BAD_VERSION}.so"), ""))?;
+    ensure!(
+        code == Some(1) && err.contains("ABI version 2"),
+        "check-config on a plugin of another ABI: {code:?} {err}"
+    );
     gateway.stop().await;
     Ok(())
 }

@@ -187,8 +187,8 @@ impl Bridges {
             )));
         }
         self.check(&spec)?;
-        let old = self.take(name)?;
         let index = self.position_hint(name);
+        let old = self.take(name)?;
         let live = Self::halt(old).await;
         let kept = Live {
             restarts: live.restarts,

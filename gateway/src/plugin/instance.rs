@@ -54,7 +54,7 @@ pub struct Instance {
     plugin: Arc<LoadedPlugin>,
     raw: *mut c_void,
     // Both must outlive `raw`: the plugin holds pointers to them until `destroy` returns.
-    host: Box<HostApi>,
+    _host: Box<HostApi>,
     _ctx: Box<Context>,
 }
 
@@ -77,7 +77,7 @@ impl Instance {
         Ok(Instance {
             plugin,
             raw,
-            host,
+            _host: host,
             _ctx: ctx,
         })
     }
@@ -144,6 +144,5 @@ impl Drop for Instance {
         if let Err(e) = self.destroy_now() {
             tracing::warn!(plugin = %self.plugin.name, "stopping a bridge instance failed: {e}");
         }
-        let _ = &self.host;
     }
 }
