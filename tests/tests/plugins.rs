@@ -51,6 +51,9 @@ fn main() {
         Trial::test("endpoint_bridge_in_a_pyrtc_pool_describes_itself", || {
             run(remote_scenario())
         }),
+        Trial::test("endpoint_bridges_are_updated_restarted_and_deleted", || {
+            run(lifecycle_scenario())
+        }),
     ];
     libtest_mimic::run(&args, trials).exit();
 }
@@ -538,6 +541,94 @@ async fn remote_scenario() -> anyhow::Result<()> {
     ensure!(gateway.bridges().list().is_empty());
     b.quit().await?;
     pyrtc.stop().await;
+    gateway.stop().await;
+    Ok(())
+}
+
+/// The run-time operations the admin API builds on: update (a refused update leaves the bridge
+/// as it was), restart, delete; the bridge's endpoint follows each one in the pool.
+async fn lifecycle_scenario() -> anyhow::Result<()> {
+    let dir = PluginDir::new("lifecycle")?;
+    dir.add_built(ECHO)?;
+    let gateway = start_gateway(&dir, "").await?;
+    let spec = |config: Value| -> anyhow::Result<BridgeSpec> {
+        Ok(serde_json::from_value(json!({
+            "name": "b", "plugin": "example-echo", "pool": "life",
+            "description": {"v": 1}, "config": config,
+            "signalling": null, "ice_local_addresses": ["127.0.0.1"],
+        }))?)
+    };
+    let bridges = gateway.bridges();
+    bridges.create(spec(json!({"prefix": "1:"}))?)?;
+    let live = |s: &BridgeStatus| s.status == "live" && s.endpoint.is_some();
+    let first = wait_bridge(&gateway, "b", STATUS_LIMIT, live).await?;
+    let members = |gateway: &Gateway| -> Vec<String> {
+        gateway
+            .pools()
+            .pool("life")
+            .map(|p| p.endpoints.iter().map(|e| e.id.to_string()).collect())
+            .unwrap_or_default()
+    };
+    ensure!(members(&gateway) == [first.endpoint.clone().unwrap()]);
+
+    // A refused update changes nothing.
+    match bridges.update("b", spec(json!({"prefix": 1}))?).await {
+        Err(BridgeError::Config { message, .. }) => {
+            ensure!(message.contains("`prefix`"), "{message}")
+        }
+        other => bail!("an update with a bad config was accepted: {other:?}"),
+    }
+    let mut renamed = spec(json!({}))?;
+    renamed.name = "c".into();
+    ensure!(matches!(
+        bridges.update("b", renamed).await,
+        Err(BridgeError::Invalid(_))
+    ));
+    let mut unknown = spec(json!({}))?;
+    unknown.name = "nobody".into();
+    ensure!(matches!(
+        bridges.update("nobody", unknown).await,
+        Err(BridgeError::NotFound(_))
+    ));
+    ensure!(
+        bridges.get("b")?.endpoint == first.endpoint,
+        "a refused update restarted it"
+    );
+
+    // An update restarts it with the new config: a new endpoint replaces the old one.
+    let updated = bridges.update("b", spec(json!({"prefix": "2:"}))?).await?;
+    ensure!(updated.config == json!({"prefix": "2:"}), "{updated:?}");
+    let second = wait_bridge(&gateway, "b", STATUS_LIMIT, |s| {
+        live(s) && s.endpoint != first.endpoint
+    })
+    .await?;
+    ensure!(members(&gateway) == [second.endpoint.clone().unwrap()]);
+    ensure!(
+        gateway.pools().pool("life").unwrap().endpoints[0].description == Some(json!({"v": 1}))
+    );
+
+    let restarted = bridges.restart("b").await?;
+    ensure!(restarted.restarts == 1, "{restarted:?}");
+    let third = wait_bridge(&gateway, "b", STATUS_LIMIT, |s| {
+        live(s) && s.endpoint != second.endpoint
+    })
+    .await?;
+    ensure!(members(&gateway) == [third.endpoint.clone().unwrap()]);
+
+    bridges.delete("b").await?;
+    ensure!(bridges.list().is_empty());
+    ensure!(
+        members(&gateway).is_empty(),
+        "the deleted bridge is still in the pool"
+    );
+    ensure!(matches!(
+        bridges.delete("b").await,
+        Err(BridgeError::NotFound(_))
+    ));
+    ensure!(matches!(
+        bridges.restart("b").await,
+        Err(BridgeError::NotFound(_))
+    ));
     gateway.stop().await;
     Ok(())
 }
