@@ -22,7 +22,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Binds the listener, creates the configured operator pools and starts serving.
+    /// Loads the plugin folder, binds the listener, creates the configured operator pools,
+    /// starts serving, then starts the configured bridges.
     pub async fn start(config: &Config) -> anyhow::Result<Gateway> {
         let pools = PoolServer::new(config.pools.mode, config.limits);
         for name in &config.pools.create {
@@ -30,6 +31,18 @@ impl Gateway {
                 .create_pool(name)
                 .with_context(|| format!("creating pool {name:?} from pools.create"))?;
         }
+        // Plugins first: a folder that cannot be read stops the start before anything runs.
+        let plugins = Plugins::load_dir(config.plugins.dir.as_deref()).with_context(|| {
+            format!(
+                "cannot read the plugin folder {} (plugins.dir)",
+                config
+                    .plugins
+                    .dir
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display()
+            )
+        })?;
         let listener = http::bind(config.server.listen).await.with_context(|| {
             format!("cannot listen on {} (server.listen)", config.server.listen)
         })?;
@@ -48,17 +61,6 @@ impl Gateway {
             "pool server listening on http://{addr} (WebSocket /ws, socket.io /socket.io/, pool mode {:?})",
             config.pools.mode
         );
-        let plugins = Plugins::load_dir(config.plugins.dir.as_deref()).with_context(|| {
-            format!(
-                "cannot read the plugin folder {} (plugins.dir)",
-                config
-                    .plugins
-                    .dir
-                    .as_deref()
-                    .unwrap_or(std::path::Path::new(""))
-                    .display()
-            )
-        })?;
         let bridges = Bridges::new(plugins, pools.clone(), config.ice_servers.clone());
         for spec in &config.bridge {
             bridges

@@ -272,6 +272,21 @@ async fn refusals_scenario() -> anyhow::Result<()> {
         );
     }
 
+    // A plugin folder that cannot be read stops a gateway's start, naming the key.
+    let config = Config::parse(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[plugins]\ndir = \"/nonexistent/poolgate-plugins\"\n",
+    )
+    .map_err(anyhow::Error::msg)?;
+    match Gateway::start(&config).await {
+        Err(e) => ensure!(
+            format!("{e:#}").contains(
+                "cannot read the plugin folder /nonexistent/poolgate-plugins (plugins.dir)"
+            ),
+            "{e:#}"
+        ),
+        Ok(_) => bail!("a gateway started with an unreadable plugin folder"),
+    }
+
     // `poolgate check-config` asks the plugins too.
     let check = |bridges: &str| -> anyhow::Result<(Option<i32>, String)> {
         let file = dir.path().join("check.toml");
