@@ -19,8 +19,8 @@ run: deps build web
 # in one process have hung in teardown (webrtcbin 1.22), which is being investigated.
 test: deps-test lint build web pyrtc
 	$(CARGO) test --workspace --release -- --skip endpoint_ 2>&1 | tee target/test.log
-	for t in $$($(CARGO) test --release -p poolgate-tests --test browser --test endpoint_rejoin --test glare -- --list 2>/dev/null | sed -n 's/^\(endpoint_[a-z_]*\): test$$/\1/p'); do \
-	  timeout 300 $(CARGO) test --release -p poolgate-tests --test browser --test endpoint_rejoin --test glare -- --exact $$t 2>&1 | tee -a target/test.log; \
+	for t in $$($(CARGO) test --release -p poolgate-tests --test browser --test endpoint_rejoin --test glare --test plugins -- --list 2>/dev/null | sed -n 's/^\(endpoint_[a-z_]*\): test$$/\1/p'); do \
+	  timeout 300 $(CARGO) test --release -p poolgate-tests --test browser --test endpoint_rejoin --test glare --test plugins -- --exact $$t 2>&1 | tee -a target/test.log; \
 	done
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "summary: %d passed, %d failed\n", p, f}' target/test.log
 
@@ -37,8 +37,9 @@ pyrtc: .venv/pyrtc/installed
 	.venv/pyrtc/bin/pip install --quiet pyrtc==2.0.2 wsproto
 	touch $@
 
+# The whole workspace: the binaries and the plugin libraries (cdylibs) the plugin tests load.
 build: cargo-check
-	$(CARGO) build --workspace --release --bins
+	$(CARGO) build --workspace --release
 
 # The demo page and the browser-test page bundle the real rtcpool package with esbuild.
 web: gateway/web/dist/index.html tests/browser/dist/harness.html

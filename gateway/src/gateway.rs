@@ -9,12 +9,15 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::admin::{AdminServer, Readiness};
+use crate::bridge::Bridges;
 use crate::config::Config;
 use crate::http::{self, Site};
+use crate::plugin::Plugins;
 use crate::signalling::PoolServer;
 
 pub struct Gateway {
     pools: PoolServer,
+    bridges: Bridges,
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -23,8 +26,9 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Binds the listeners, creates the configured operator pools and starts serving. The admin
-    /// API starts when the config has an `[admin]` table.
+    /// Loads the plugin folder, binds the listeners, creates the configured operator pools,
+    /// starts serving, then starts the admin API (when the config has an `[admin]` table) and
+    /// the configured bridges.
     pub async fn start(config: &Config) -> anyhow::Result<Gateway> {
         let pools = PoolServer::new(config.pools.mode, config.limits);
         for name in &config.pools.create {
@@ -32,6 +36,18 @@ impl Gateway {
                 .create_pool(name)
                 .with_context(|| format!("creating pool {name:?} from pools.create"))?;
         }
+        // Plugins first: a folder that cannot be read stops the start before anything runs.
+        let plugins = Plugins::load_dir(config.plugins.dir.as_deref()).with_context(|| {
+            format!(
+                "cannot read the plugin folder {} (plugins.dir)",
+                config
+                    .plugins
+                    .dir
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display()
+            )
+        })?;
         let listener = http::bind(config.server.listen).await.with_context(|| {
             format!("cannot listen on {} (server.listen)", config.server.listen)
         })?;
@@ -50,9 +66,11 @@ impl Gateway {
             "pool server listening on http://{addr} (WebSocket /ws, socket.io /socket.io/, pool mode {:?})",
             config.pools.mode
         );
+        let bridges = Bridges::new(plugins, pools.clone(), config.ice_servers.clone());
         let readiness = Readiness::default();
         let mut gateway = Gateway {
             pools: pools.clone(),
+            bridges,
             addr,
             stop: Some(stop),
             task,
@@ -66,6 +84,16 @@ impl Gateway {
                     gateway.stop().await;
                     return Err(e.into());
                 }
+            }
+        }
+        for spec in &config.bridge {
+            let started = gateway
+                .bridges
+                .start_declared(spec.clone())
+                .with_context(|| format!("starting bridge {:?}", spec.name));
+            if let Err(e) = started {
+                gateway.stop().await;
+                return Err(e);
             }
         }
         readiness.set(true);
@@ -87,10 +115,22 @@ impl Gateway {
         &self.pools
     }
 
-    /// Stops in order: `/health` turns not ready, the public listener closes every connection
-    /// (endpoints leave their pools), then the admin listener stops.
+    /// The bridges: list, create, update, restart, delete.
+    pub fn bridges(&self) -> &Bridges {
+        &self.bridges
+    }
+
+    /// The plugin folder's libraries, loaded or refused.
+    pub fn plugins(&self) -> &Plugins {
+        self.bridges.plugins()
+    }
+
+    /// Stops in order: `/health` turns not ready, the bridges stop (last started first), the
+    /// public listener closes every connection (endpoints leave their pools), then the admin
+    /// listener stops.
     pub async fn stop(mut self) {
         self.readiness.set(false);
+        self.bridges.stop_all().await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -27,9 +27,17 @@ enum Command {
     /// Run the gateway (the default).
     Run,
     /// Check a configuration file and exit: 0 when valid, else the error naming key and line.
+    /// With plugins.dir set, each bridge's plugin must also load and accept its config.
     CheckConfig {
         /// The file to check (defaults to --config).
         path: Option<PathBuf>,
+    },
+    /// List the plugin folder (plugins.dir of --config, or --dir): each library's plugin name
+    /// and version, or why it was refused. Exit 1 when any was refused.
+    Plugins {
+        /// The folder to list instead of the config's plugins.dir.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -37,6 +45,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig { path }) => check_config(&path.unwrap_or(cli.config)),
+        Some(Command::Plugins { dir }) => list_plugins(&cli.config, dir),
         Some(Command::Run) | None => match run(&cli.config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -50,6 +59,10 @@ fn main() -> ExitCode {
 fn check_config(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(c) => {
+            if let Err(e) = check_bridges(&c) {
+                eprintln!("{}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
             let admin = match &c.admin {
                 Some(a) => format!("admin API on {}", a.listen),
                 None => "no admin API".to_string(),
@@ -67,6 +80,81 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             eprintln!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// With a plugin folder configured, each bridge's plugin must load and accept its config.
+fn check_bridges(config: &Config) -> Result<(), String> {
+    let Some(dir) = &config.plugins.dir else {
+        return Ok(());
+    };
+    let plugins = poolgate::plugin::Plugins::load_dir(Some(dir)).map_err(|e| {
+        format!(
+            "cannot read the plugin folder {} (plugins.dir): {e}",
+            dir.display()
+        )
+    })?;
+    for bridge in &config.bridge {
+        let plugin = plugins
+            .find(&bridge.plugin)
+            .map_err(|e| format!("bridge {:?}: {e}", bridge.name))?;
+        plugin.validate_config(&bridge.config).map_err(|e| {
+            format!(
+                "bridge {:?}: invalid config for plugin {}: {e}",
+                bridge.name, plugin.name
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn list_plugins(config: &std::path::Path, dir: Option<PathBuf>) -> ExitCode {
+    let dir = match dir {
+        Some(d) => d,
+        None => match Config::load(config) {
+            Ok(c) => match c.plugins.dir {
+                Some(d) => d,
+                None => {
+                    eprintln!("{} sets no plugins.dir; pass --dir", config.display());
+                    return ExitCode::FAILURE;
+                }
+            },
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let plugins = match poolgate::plugin::Plugins::load_dir(Some(&dir)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cannot read the plugin folder {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let list = plugins.list();
+    println!("plugin folder {}: {} libraries", dir.display(), list.len());
+    let mut refused = 0;
+    for p in &list {
+        let file = p.file.file_name().unwrap_or_default().to_string_lossy();
+        match (&p.name, &p.error) {
+            (Some(name), _) => {
+                let version = p.version.as_deref().unwrap_or("?");
+                match p.summary.as_deref().filter(|s| !s.is_empty()) {
+                    Some(summary) => println!("  {file}: {name} {version} ({summary})"),
+                    None => println!("  {file}: {name} {version}"),
+                }
+            }
+            (None, error) => {
+                refused += 1;
+                println!("  {file}: refused: {}", error.as_deref().unwrap_or("?"));
+            }
+        }
+    }
+    if refused > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod endpoint_bench;
 pub mod namespace;
+pub mod plugins;
 pub mod pyrtc;
 pub mod scenario;
 pub mod signalling_load;

@@ -15,6 +15,8 @@ pub use admin::{check_token, AdminConfig, MIN_TOKEN_CHARS};
 pub use ice::IceServer;
 pub use secret::Secret;
 
+use crate::bridge::BridgeSpec;
+use crate::plugin::PluginsConfig;
 use crate::signalling::{Keepalive, Limits, PoolMode};
 
 /// The whole configuration file.
@@ -29,6 +31,10 @@ pub struct Config {
     pub log: LogConfig,
     /// `[admin]`: the admin API. `None` (no `[admin]` table) means no admin listener.
     pub admin: Option<AdminConfig>,
+    /// `[plugins]`: the plugin folder.
+    pub plugins: PluginsConfig,
+    /// `[[bridge]]`: bridges started at boot.
+    pub bridge: Vec<BridgeSpec>,
 }
 
 /// `[server]`: the signalling and HTTP listener.
@@ -109,6 +115,11 @@ impl Config {
                 *file = base.join(&*file);
             }
         }
+        if let Some(dir) = &config.plugins.dir {
+            if dir.is_relative() {
+                config.plugins.dir = Some(base.join(dir));
+            }
+        }
         Ok(config)
     }
 
@@ -141,6 +152,16 @@ impl Config {
                 return Err(format!(
                     "admin.listen and server.listen are both {}: the admin API needs its own port",
                     admin.listen
+                ));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for bridge in &self.bridge {
+            bridge.validate()?;
+            if !names.insert(&bridge.name) {
+                return Err(format!(
+                    "two [[bridge]] entries are named {:?}",
+                    bridge.name
                 ));
             }
         }
@@ -299,18 +320,81 @@ level = "poolgate=debug,info"
     }
 
     #[test]
+    fn bridges_and_plugins_parse() {
+        let c = Config::parse(
+            r#"
+[plugins]
+dir = "/opt/poolgate/plugins"
+
+[[bridge]]
+name = "echo"
+plugin = "example-echo"
+pool = "demo"
+description = { role = "echo" }
+config = { prefix = "> " }
+
+[[bridge]]
+name = "far"
+plugin = "example-echo"
+pool = "room"
+signalling = "ws://127.0.0.1:7001/"
+restart = { mode = "never" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.plugins.dir.as_deref(),
+            Some(Path::new("/opt/poolgate/plugins"))
+        );
+        assert_eq!(c.bridge.len(), 2);
+        assert_eq!(c.bridge[0].config["prefix"], "> ");
+        assert_eq!(
+            c.bridge[1].signalling.as_deref(),
+            Some("ws://127.0.0.1:7001/")
+        );
+    }
+
+    #[test]
+    fn bridge_errors_name_the_bridge_and_key() {
+        let cases = [
+            (
+                "[[bridge]]\nname = \"a\"\nplugin = \"p\"\npool = \"x\"\n\
+                 [[bridge]]\nname = \"a\"\nplugin = \"p\"\npool = \"y\"\n",
+                &["two [[bridge]] entries are named \"a\""][..],
+            ),
+            (
+                "[[bridge]]\nname = \"a\"\nplugin = \"p\"\npool = \"x\"\nsignal = \"ws://x\"\n",
+                &["line 5", "unknown field `signal`"],
+            ),
+            (
+                "[[bridge]]\nname = \"a\"\nplugin = \"p\"\npool = \"x\"\nsignalling = \"tcp://u:secret@x\"\n",
+                &["bridge \"a\"", "signalling"],
+            ),
+            ("[plugins]\nfolder = \"x\"\n", &["line 2", "folder"]),
+        ];
+        for (text, needles) in cases {
+            let err = Config::parse(text).expect_err(text);
+            for n in needles {
+                assert!(err.contains(n), "error for {text:?} lacks {n:?}:\n{err}");
+            }
+            assert!(!err.contains("secret"), "a secret leaked: {err}");
+        }
+    }
+
+    #[test]
     fn relative_web_root_is_relative_to_the_config_file() {
         let dir = std::env::temp_dir().join(format!("poolgate-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("p.toml");
         std::fs::write(
             &path,
-            "[server]\nweb_root = \"site\"\n[admin]\ntoken_file = \"state/token\"\n",
+            "[server]\nweb_root = \"site\"\n[admin]\ntoken_file = \"state/token\"\n[plugins]\ndir = \"plugins\"\n",
         )
         .unwrap();
         let c = Config::load(&path).unwrap();
         assert_eq!(c.server.web_root, Some(dir.join("site")));
         assert_eq!(c.admin.unwrap().token_file, Some(dir.join("state/token")));
+        assert_eq!(c.plugins.dir, Some(dir.join("plugins")));
         let missing = Config::load(&dir.join("none.toml"))
             .unwrap_err()
             .to_string();

@@ -132,6 +132,7 @@ enum Command {
         payload: Payload,
         sent: oneshot::Sender<usize>,
     },
+    DescribeSelf(Value),
 }
 
 /// Controls a running endpoint; cheap to clone, usable while another task reads its events.
@@ -157,6 +158,14 @@ impl EndpointHandle {
             sent,
         };
         self.commands.send(command).is_ok() && result.await.unwrap_or(false)
+    }
+
+    /// Asks a remote pool server to set this endpoint's description, the way `pyrtc`'s test
+    /// server accepts it (a `describe` event with the description as data). Sent on the current
+    /// signalling session only: call it again after every `Joined`. A hosted pool ignores it
+    /// (describe through `PoolServer::set_description`).
+    pub fn describe_self(&self, description: Value) {
+        let _ = self.commands.send(Command::DescribeSelf(description));
     }
 
     /// Starts sending `source` to every current and later peer, encoded once. Current peers
@@ -482,6 +491,9 @@ impl Runner {
                     }
                     let _ = done.send(all);
                 });
+            }
+            Command::DescribeSelf(description) => {
+                signaller.send(ClientMessage::Describe { description })
             }
             Command::Publish(source, done) => {
                 let id = PublicationId(self.next_publication);

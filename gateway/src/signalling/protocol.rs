@@ -93,6 +93,10 @@ pub enum ClientMessage {
         to: EndpointId,
         candidate: Option<IceCandidate>,
     },
+    /// `describe` with the description as data: how the reference server's test program
+    /// (`pyrtc.test`) lets an endpoint describe itself. Not part of ssp v2, so poolgate's own
+    /// server never parses it from the wire (its descriptions come from the operator).
+    Describe { description: Value },
 }
 
 impl ClientMessage {
@@ -102,6 +106,7 @@ impl ClientMessage {
             ClientMessage::Join { .. } => "rtc:join",
             ClientMessage::Sdp { .. } => "rtc:sdp",
             ClientMessage::Candidate { .. } => "rtc:candidate",
+            ClientMessage::Describe { .. } => "describe",
         }
     }
 
@@ -116,6 +121,7 @@ impl ClientMessage {
                 "for": to.to_string(),
                 "candidate": candidate.as_ref().map(IceCandidate::to_json),
             }),
+            ClientMessage::Describe { description } => description.clone(),
         }
     }
 }

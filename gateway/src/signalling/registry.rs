@@ -160,6 +160,9 @@ impl Registry {
             ClientMessage::Candidate { to, candidate } => {
                 self.route_candidate(id, to, candidate, out)?
             }
+            // Only the operator describes endpoints here; an in-process client's own claim
+            // (never parsed from the wire) changes nothing.
+            ClientMessage::Describe { .. } => {}
         }
         Ok(())
     }
@@ -438,7 +441,8 @@ impl Registry {
     }
 }
 
-fn validate_pool_name(name: &str) -> Result<(), Refusal> {
+/// Whether `name` can name a pool: 1 to 256 bytes, no control characters.
+pub fn validate_pool_name(name: &str) -> Result<(), Refusal> {
     if name.is_empty() {
         return Err(Refusal::InvalidPoolName {
             reason: "it is empty",
