@@ -19,8 +19,8 @@ run: deps build web
 # in one process have hung in teardown (webrtcbin 1.22), which is being investigated.
 test: deps-test lint build web pyrtc
 	$(CARGO) test --workspace --release -- --skip endpoint_ 2>&1 | tee target/test.log
-	for t in $$($(CARGO) test --release -p poolgate-tests --test browser --test endpoint_rejoin --test glare --test plugins -- --list 2>/dev/null | sed -n 's/^\(endpoint_[a-z0-9_]*\): test$$/\1/p'); do \
-	  timeout 300 $(CARGO) test --release -p poolgate-tests --test browser --test endpoint_rejoin --test glare --test plugins -- --exact $$t 2>&1 | tee -a target/test.log; \
+	for t in $$($(CARGO) test --release -p poolgate-tests --test browser --test endpoint_rejoin --test glare --test churn --test plugins -- --list 2>/dev/null | sed -n 's/^\(endpoint_[a-z0-9_]*\): test$$/\1/p'); do \
+	  timeout 300 $(CARGO) test --release -p poolgate-tests --test browser --test endpoint_rejoin --test glare --test churn --test plugins -- --exact $$t 2>&1 | tee -a target/test.log; \
 	done
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "summary: %d passed, %d failed\n", p, f}' target/test.log
 

@@ -12,6 +12,20 @@ use serde_json::Value;
 use crate::browser::{harness_web_root, Browser};
 use crate::namespace;
 
+/// The `main` of a scenario test binary: re-executes itself in a network namespace that has
+/// only `lo` (before anything else runs), logs as `RUST_LOG` says, and runs the trials one at a
+/// time (each drives browsers and GStreamer; two at once would crowd 2 cores).
+pub fn run_trials(trials: impl FnOnce() -> Vec<libtest_mimic::Trial>) -> ! {
+    namespace::enter_loopback_only();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let mut args = libtest_mimic::Arguments::from_args();
+    args.test_threads = Some(1);
+    libtest_mimic::run(&args, trials()).exit()
+}
+
 /// Generous bounds for a loaded 2-core CI machine: they bound a hang, they measure nothing.
 pub const CONNECT_LIMIT: Duration = Duration::from_secs(45);
 pub const MESSAGE_LIMIT: Duration = Duration::from_secs(20);

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use futures_util::{SinkExt, StreamExt};
-use libtest_mimic::{Arguments, Trial};
+use libtest_mimic::Trial;
 use poolgate::{Config, Gateway};
 use poolgate_tests::browser::{harness_web_root, Browser};
 use poolgate_tests::namespace;
+use poolgate_tests::scenario::run_trials;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -21,14 +22,12 @@ const LIMIT: Duration = Duration::from_secs(20);
 const TOKEN: &str = "browser-test-token-0123456789";
 
 fn main() {
-    namespace::enter_loopback_only();
-    let mut args = Arguments::from_args();
-    args.test_threads = Some(1);
-    let trials = vec![Trial::test(
-        "admin_description_put_reaches_browsers_and_later_joiners",
-        || run(description_scenario()),
-    )];
-    libtest_mimic::run(&args, trials).exit();
+    run_trials(|| {
+        vec![Trial::test(
+            "admin_description_put_reaches_browsers_and_later_joiners",
+            || run(description_scenario()),
+        )]
+    });
 }
 
 fn run(

@@ -10,61 +10,52 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use gstreamer::prelude::GstBinExtManual;
-use libtest_mimic::{Arguments, Trial};
+use libtest_mimic::Trial;
 use poolgate::endpoint::{
     ChannelSpec, ChannelTarget, Endpoint, EndpointEvent, MediaSource, Payload,
 };
 use poolgate::signalling::{EndpointId, SignallingTarget};
 use poolgate_tests::browser::Browser;
-use poolgate_tests::namespace;
 use poolgate_tests::scenario::{
-    answer_pings, decoded_stream, expect, run, start_endpoint, start_endpoint_at,
+    answer_pings, decoded_stream, expect, run, run_trials, start_endpoint, start_endpoint_at,
     start_endpoint_with, start_gateway, start_gateway_serving, CONNECT_LIMIT, MESSAGE_LIMIT,
 };
 use serde_json::{json, Value};
 
 fn main() {
-    namespace::enter_loopback_only();
-    // RUST_LOG=poolgate=trace shows every signalling message the server routes.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let mut args = Arguments::from_args();
-    // Each test drives several Chromium pages; running them one at a time keeps 2 cores sane.
-    args.test_threads = Some(1);
-    let trials = vec![
-        Trial::test("three_browsers_mesh_over_websocket", || {
-            run(mesh_scenario("ws"))
-        }),
-        Trial::test("three_browsers_mesh_over_socketio", || {
-            run(mesh_scenario("socketio"))
-        }),
-        Trial::test("demo_page_tabs_see_each_other", || run(demo_scenario())),
-        Trial::test("endpoint_video_reaches_a_viewer_only_browser", || {
-            run(viewer_only_scenario())
-        }),
-        Trial::test("endpoint_sends_h264_and_pcmu_to_a_browser", || {
-            run(codec_scenario())
-        }),
-        Trial::test("endpoint_joins_after_a_browser_with_media", || {
-            run(endpoint_scenario(JoinOrder::BrowserFirst))
-        }),
-        Trial::test("endpoint_joins_before_a_browser_with_media", || {
-            run(endpoint_scenario(JoinOrder::EndpointFirst))
-        }),
-        Trial::test("endpoint_data_channels_with_a_browser", || {
-            run(data_channel_scenario())
-        }),
-        Trial::test("endpoint_in_a_pyrtc_pool", || {
-            run(remote_endpoint_scenario(Remote::Pyrtc))
-        }),
-        Trial::test(
-            "endpoint_in_a_pool_of_another_poolgate_over_socketio",
-            || run(remote_endpoint_scenario(Remote::PoolgateSocketIo)),
-        ),
-    ];
-    libtest_mimic::run(&args, trials).exit();
+    run_trials(|| {
+        vec![
+            Trial::test("three_browsers_mesh_over_websocket", || {
+                run(mesh_scenario("ws"))
+            }),
+            Trial::test("three_browsers_mesh_over_socketio", || {
+                run(mesh_scenario("socketio"))
+            }),
+            Trial::test("demo_page_tabs_see_each_other", || run(demo_scenario())),
+            Trial::test("endpoint_video_reaches_a_viewer_only_browser", || {
+                run(viewer_only_scenario())
+            }),
+            Trial::test("endpoint_sends_h264_and_pcmu_to_a_browser", || {
+                run(codec_scenario())
+            }),
+            Trial::test("endpoint_joins_after_a_browser_with_media", || {
+                run(endpoint_scenario(JoinOrder::BrowserFirst))
+            }),
+            Trial::test("endpoint_joins_before_a_browser_with_media", || {
+                run(endpoint_scenario(JoinOrder::EndpointFirst))
+            }),
+            Trial::test("endpoint_data_channels_with_a_browser", || {
+                run(data_channel_scenario())
+            }),
+            Trial::test("endpoint_in_a_pyrtc_pool", || {
+                run(remote_endpoint_scenario(Remote::Pyrtc))
+            }),
+            Trial::test(
+                "endpoint_in_a_pool_of_another_poolgate_over_socketio",
+                || run(remote_endpoint_scenario(Remote::PoolgateSocketIo)),
+            ),
+        ]
+    });
 }
 
 /// Joins `page` to `pool` and returns its endpoint id.

@@ -9,13 +9,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
-use libtest_mimic::{Arguments, Trial};
+use libtest_mimic::Trial;
 use poolgate::endpoint::{Endpoint, EndpointEvent, EndpointOptions};
 use poolgate::signalling::{EndpointId, SignallingTarget};
 use poolgate::{Config, Gateway};
 use poolgate_tests::browser::{harness_web_root, Browser};
-use poolgate_tests::namespace;
-use poolgate_tests::scenario::{run, CONNECT_LIMIT, MESSAGE_LIMIT};
+use poolgate_tests::scenario::{run, run_trials, CONNECT_LIMIT, MESSAGE_LIMIT};
 use serde_json::Value;
 
 /// How long the old listener's port may stay unbindable after the gateway stopped.
@@ -31,19 +30,12 @@ const POOL: &str = "drop";
 const JOIN: &str = "harness.join({transport: 'ws', pool: 'drop', media: true, channel: false})";
 
 fn main() {
-    namespace::enter_loopback_only();
-    // RUST_LOG=poolgate=debug shows the endpoint losing signalling and rejoining.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let mut args = Arguments::from_args();
-    args.test_threads = Some(1);
-    let trials = vec![Trial::test(
-        "endpoint_rejoins_after_signalling_drop_and_media_resumes",
-        || run(rejoin_scenario()),
-    )];
-    libtest_mimic::run(&args, trials).exit();
+    run_trials(|| {
+        vec![Trial::test(
+            "endpoint_rejoins_after_signalling_drop_and_media_resumes",
+            || run(rejoin_scenario()),
+        )]
+    });
 }
 
 /// A loopback port nobody listens on right now (we are alone in a fresh namespace).

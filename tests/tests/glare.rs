@@ -12,14 +12,13 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{ensure, Context};
-use libtest_mimic::{Arguments, Trial};
+use libtest_mimic::Trial;
 use poolgate::endpoint::{EndpointEvent, EndpointHandle, PeerStats};
 use poolgate::signalling::{EndpointId, SignallingTarget};
 use poolgate_tests::browser::Browser;
-use poolgate_tests::namespace;
 use poolgate_tests::scenario::{
-    answer_pings, decoded_stream, expect, run, start_endpoint, start_endpoint_with, start_gateway,
-    CONNECT_LIMIT,
+    answer_pings, decoded_stream, expect, run, run_trials, start_endpoint, start_endpoint_with,
+    start_gateway, CONNECT_LIMIT,
 };
 use serde_json::{json, Value};
 
@@ -31,30 +30,24 @@ const ROUND_LIMIT: Duration = Duration::from_secs(15);
 const MAX_STUCK: usize = 3;
 
 fn main() {
-    namespace::enter_loopback_only();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let mut args = Arguments::from_args();
-    args.test_threads = Some(1);
-    let trials = vec![
-        Trial::test("endpoint_glare_with_a_browser_endpoint_impolite", || {
-            run(browser_glare(Politeness::EndpointImpolite))
-        }),
-        // Known failure, kept visible as ignored (run it with --ignored): as the polite side
-        // the endpoint answers collisions by rebuilding its webrtcbin, and in about 1 round
-        // of 7 Chromium's answer to the rebuilt webrtcbin's next offer is refused with "Cannot
-        // intersect dtls setup attributes"; the round then stays unanswered. Tracked in issue 3.
-        Trial::test("endpoint_glare_with_a_browser_endpoint_polite", || {
-            run(browser_glare(Politeness::EndpointPolite))
-        })
-        .with_ignored_flag(true),
-        Trial::test("endpoint_glare_between_two_endpoints", || {
-            run(endpoint_glare())
-        }),
-    ];
-    libtest_mimic::run(&args, trials).exit();
+    run_trials(|| {
+        vec![
+            Trial::test("endpoint_glare_with_a_browser_endpoint_impolite", || {
+                run(browser_glare(Politeness::EndpointImpolite))
+            }),
+            // Known failure, kept visible as ignored (run it with --ignored): as the polite side
+            // the endpoint answers collisions by rebuilding its webrtcbin, and in about 1 round
+            // of 7 Chromium's answer to the rebuilt webrtcbin's next offer is refused with "Cannot
+            // intersect dtls setup attributes"; the round then stays unanswered. Tracked in issue 3.
+            Trial::test("endpoint_glare_with_a_browser_endpoint_polite", || {
+                run(browser_glare(Politeness::EndpointPolite))
+            })
+            .with_ignored_flag(true),
+            Trial::test("endpoint_glare_between_two_endpoints", || {
+                run(endpoint_glare())
+            }),
+        ]
+    });
 }
 
 #[derive(Clone, Copy, Debug)]

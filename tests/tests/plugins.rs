@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
-use libtest_mimic::{Arguments, Trial};
+use libtest_mimic::Trial;
 use poolgate::bridge::{BridgeError, BridgeSpec, BridgeStatus};
 use poolgate::signalling::server::Delivery;
 use poolgate::signalling::ServerMessage;
@@ -18,6 +18,7 @@ use poolgate::{Config, Gateway};
 use poolgate_tests::browser::{harness_web_root, repo_root, Browser};
 use poolgate_tests::namespace;
 use poolgate_tests::plugins::PluginDir;
+use poolgate_tests::scenario::run_trials;
 use serde_json::{json, Value};
 
 /// Bounds for a loaded 2-core machine: they bound a hang, they measure nothing.
@@ -29,33 +30,27 @@ const PANIC: &str = "poolgate_test_panic";
 const BAD_VERSION: &str = "poolgate_test_bad_version";
 
 fn main() {
-    namespace::enter_loopback_only();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let mut args = Arguments::from_args();
-    args.test_threads = Some(1);
-    let trials = vec![
-        Trial::test(
-            "plugins_that_do_not_fit_are_refused_and_the_gateway_runs_on",
-            || run(refusals_scenario()),
-        ),
-        Trial::test("endpoint_echo_plugin_echoes_a_browser", || {
-            run(echo_scenario())
-        }),
-        Trial::test(
-            "endpoint_a_panicking_plugin_restarts_and_other_bridges_run_on",
-            || run(panic_scenario()),
-        ),
-        Trial::test("endpoint_bridge_in_a_pyrtc_pool_describes_itself", || {
-            run(remote_scenario())
-        }),
-        Trial::test("endpoint_bridges_are_updated_restarted_and_deleted", || {
-            run(lifecycle_scenario())
-        }),
-    ];
-    libtest_mimic::run(&args, trials).exit();
+    run_trials(|| {
+        vec![
+            Trial::test(
+                "plugins_that_do_not_fit_are_refused_and_the_gateway_runs_on",
+                || run(refusals_scenario()),
+            ),
+            Trial::test("endpoint_echo_plugin_echoes_a_browser", || {
+                run(echo_scenario())
+            }),
+            Trial::test(
+                "endpoint_a_panicking_plugin_restarts_and_other_bridges_run_on",
+                || run(panic_scenario()),
+            ),
+            Trial::test("endpoint_bridge_in_a_pyrtc_pool_describes_itself", || {
+                run(remote_scenario())
+            }),
+            Trial::test("endpoint_bridges_are_updated_restarted_and_deleted", || {
+                run(lifecycle_scenario())
+            }),
+        ]
+    });
 }
 
 fn run(

@@ -63,7 +63,9 @@ struct Branch {
     /// Live data channels, ours and the remote's (the remote's arrive on a GStreamer thread).
     channels: Arc<Mutex<Vec<gst_webrtc::WebRTCDataChannel>>>,
     /// What the peer's incoming streams added to the pipeline.
-    received: Arc<Mutex<Vec<Received>>>,
+    /// `None` once the branch is torn down: a stream that webrtcbin announces after that (its
+    /// pad-added comes on a streaming thread) must not add elements nobody will remove.
+    received: Arc<Mutex<Option<Vec<Received>>>>,
     /// The transceivers our published media goes out on.
     sending: Vec<gst_webrtc::WebRTCRTPTransceiver>,
 }
@@ -487,19 +489,23 @@ impl PeerConnection {
             ));
         });
         let pipeline = self.pipeline.clone();
-        let received = Arc::new(Mutex::new(Vec::new()));
+        let received = Arc::new(Mutex::new(Some(Vec::new())));
         let (incoming, s) = (received.clone(), send.clone());
         webrtcbin.connect_pad_added(move |_, pad| {
             if pad.direction() != gst::PadDirection::Src {
                 return;
             }
+            let mut incoming = incoming.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(incoming) = incoming.as_mut() else {
+                return; // torn down meanwhile
+            };
             remember_codec(pad);
             let r = track::receive(&pipeline, peer, pad);
             if let Some(t) = &r.track {
                 tracing::info!(%peer, kind = %t.kind, codec = %t.codec, "incoming track");
                 s(PeerSignal::TrackAdded(t.clone()));
             }
-            incoming.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+            incoming.push(r);
         });
         // Channels the remote opens: watched like ours, and announced at once when they are
         // already open (webrtcbin emits this once the channel's open message arrived).
@@ -565,8 +571,12 @@ impl PeerConnection {
         // Out of the pipeline first, so a hang in its teardown cannot hold the pipeline.
         let _ = self.pipeline.remove(&branch.webrtcbin);
         super::media::stop_element(branch.webrtcbin.clone(), TEARDOWN_LIMIT);
-        let received =
-            std::mem::take(&mut *branch.received.lock().unwrap_or_else(|p| p.into_inner()));
+        let received = branch
+            .received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default();
         for r in &received {
             if let Some(t) = &r.track {
                 // Generation 0: delivered even though this webrtcbin is gone.
@@ -658,7 +668,11 @@ impl PeerConnection {
             return Vec::new();
         };
         let received = branch.received.lock().unwrap_or_else(|p| p.into_inner());
-        received.iter().filter_map(|r| r.track.clone()).collect()
+        received
+            .iter()
+            .flatten()
+            .filter_map(|r| r.track.clone())
+            .collect()
     }
 }
 
