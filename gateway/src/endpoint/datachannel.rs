@@ -8,6 +8,7 @@ use gstreamer_webrtc as gst_webrtc;
 /// A data channel the endpoint opens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelSpec {
+    /// The label both ends see.
     pub label: String,
     /// In-order delivery (the WebRTC default).
     pub ordered: bool,
@@ -29,16 +30,32 @@ impl ChannelSpec {
 /// One message on a data channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Payload {
+    /// A text message.
     Text(String),
+    /// A binary message.
     Binary(Vec<u8>),
 }
 
 /// What a channel reports.
 #[derive(Debug)]
 pub enum ChannelSignal {
-    Open { label: String },
-    Closed { label: String },
-    Message { label: String, payload: Payload },
+    /// The channel labelled `label` opened.
+    Open {
+        /// The channel's label.
+        label: String,
+    },
+    /// The channel labelled `label` closed.
+    Closed {
+        /// The channel's label.
+        label: String,
+    },
+    /// A message arrived on the channel labelled `label`.
+    Message {
+        /// The channel's label.
+        label: String,
+        /// What arrived.
+        payload: Payload,
+    },
 }
 
 /// Opens `spec` on `webrtcbin` (which then needs negotiation, if it is the first channel).
@@ -98,6 +115,7 @@ pub fn send(channel: &gst_webrtc::WebRTCDataChannel, payload: &Payload) -> bool 
     result.is_ok()
 }
 
+/// Whether the channel is open (sending on any other is refused, see [`send`]).
 pub fn is_open(channel: &gst_webrtc::WebRTCDataChannel) -> bool {
     channel.ready_state() == gst_webrtc::WebRTCDataChannelState::Open
 }

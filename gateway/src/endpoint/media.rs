@@ -89,6 +89,7 @@ impl Published {
         })
     }
 
+    /// Which publication this is.
     pub fn id(&self) -> PublicationId {
         self.id
     }

@@ -54,50 +54,74 @@ pub struct EndpointOptions {
 pub enum EndpointEvent {
     /// Joined the pool (again, after a reconnect: with a new id).
     Joined {
+        /// Our id in the pool (`client_id`).
         id: EndpointId,
+        /// The pool joined.
         pool: String,
+        /// The members already there; we are polite toward each of them.
         peers: Vec<EndpointId>,
     },
+    /// A member joined after us (or was there when we joined): a peer connection to it starts.
     PeerJoined {
+        /// The member.
         id: EndpointId,
+        /// Its trusted description, when the server sent one.
         description: Option<Value>,
     },
+    /// A member left; its peer connection and everything it added are gone.
     PeerLeft {
+        /// The member.
         id: EndpointId,
     },
+    /// The operator changed a member's description (`rtc:describe`).
     DescriptionChanged {
+        /// The member.
         id: EndpointId,
+        /// The new description, or `None` when cleared.
         description: Option<Value>,
     },
     /// A peer connection's state, as webrtcbin reports it (`connected`, `failed`, ...).
     PeerState {
+        /// The member.
         id: EndpointId,
+        /// `new`, `connecting`, `connected`, `disconnected`, `failed` or `closed`.
         state: String,
     },
     /// A peer started sending a track: link to `track.source` in [`Endpoint::pipeline`].
     TrackAdded(Track),
     /// A track is gone (its peer left, or its peer connection was rebuilt): unlink from it.
     TrackRemoved {
+        /// The member that sent it.
         peer: EndpointId,
+        /// The [`Track::id`] given in `TrackAdded`.
         id: String,
     },
     /// A data channel (ours or the peer's) opened.
     ChannelOpen {
+        /// The member at the other end.
         peer: EndpointId,
+        /// The channel's label.
         label: String,
     },
+    /// A data channel closed.
     ChannelClosed {
+        /// The member at the other end.
         peer: EndpointId,
+        /// The channel's label.
         label: String,
     },
     /// A message on a data channel.
     Message {
+        /// The member that sent it.
         peer: EndpointId,
+        /// The channel's label.
         label: String,
+        /// Text or bytes, as sent.
         payload: Payload,
     },
     /// The endpoint has ended (`rtc:stop`, or asked to stop).
     Stopped {
+        /// Why, in words for an operator.
         reason: String,
     },
 }

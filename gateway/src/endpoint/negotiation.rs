@@ -180,21 +180,39 @@ pub enum Event {
     /// webrtcbin's `on-negotiation-needed` (or any local media change needing an offer).
     NegotiationNeeded,
     /// The `create-offer` (or ICE-restart offer) promise resolved.
-    OfferCreated { sdp: String },
+    OfferCreated {
+        /// The offer webrtcbin created.
+        sdp: String,
+    },
     /// The `create-offer` promise failed.
-    OfferFailed { error: String },
+    OfferFailed {
+        /// webrtcbin's error text.
+        error: String,
+    },
     /// The `create-answer` promise resolved.
-    AnswerCreated { sdp: String },
+    AnswerCreated {
+        /// The answer webrtcbin created.
+        sdp: String,
+    },
     /// The `create-answer` promise failed.
-    AnswerFailed { error: String },
+    AnswerFailed {
+        /// webrtcbin's error text.
+        error: String,
+    },
     /// `set-local-description` completed.
     LocalDescriptionSet,
     /// `set-local-description` failed.
-    LocalDescriptionFailed { error: String },
+    LocalDescriptionFailed {
+        /// webrtcbin's error text.
+        error: String,
+    },
     /// `set-remote-description` completed.
     RemoteDescriptionSet,
     /// `set-remote-description` failed.
-    RemoteDescriptionFailed { error: String },
+    RemoteDescriptionFailed {
+        /// webrtcbin's error text.
+        error: String,
+    },
     /// `rtc:sdp` from the peer: an offer, answer, pranswer or rollback.
     RemoteSdp(SessionDescription),
     /// `rtc:candidate` from the peer (`None`: end of candidates).
@@ -227,7 +245,10 @@ pub enum Action {
     SetRemoteDescription(SessionDescription),
     /// Operation: tear this peer's webrtcbin down and build a fresh one with the same published
     /// media and data channels; completes with `Rebuilt`.
-    Rebuild { reason: RebuildReason },
+    Rebuild {
+        /// Why the webrtcbin is replaced.
+        reason: RebuildReason,
+    },
     /// Send `rtc:sdp` to the peer.
     SendSdp(SessionDescription),
     /// `add-ice-candidate` on the webrtcbin (`None`: end of candidates).
@@ -235,7 +256,10 @@ pub enum Action {
     /// Send `rtc:candidate` to the peer.
     SendCandidate(Candidate),
     /// The machine gave up on this peer (too many failures in a row): close it.
-    Failed { reason: String },
+    Failed {
+        /// Why, for the log.
+        reason: String,
+    },
     /// Send [`Event::RetryOffer`] after this long (no operation is in flight meanwhile).
     RetryOfferLater(std::time::Duration),
     /// Nothing to perform: for logs and metrics.
@@ -263,18 +287,26 @@ pub enum RebuildReason {
 /// One asynchronous webrtcbin step, for failure reports.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Step {
+    /// `create-offer`.
     CreateOffer,
+    /// `set-local-description` with our offer.
     SetLocalOffer,
+    /// `set-remote-description` with the remote's answer.
     SetRemoteAnswer,
+    /// `set-remote-description` with the remote's offer.
     SetRemoteOffer,
+    /// `create-answer`.
     CreateAnswer,
+    /// `set-local-description` with our answer.
     SetLocalAnswer,
 }
 
 /// Who made the offer of an exchange.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Offerer {
+    /// We offered.
     Local,
+    /// The remote offered.
     Remote,
 }
 
@@ -295,13 +327,19 @@ pub enum Diagnostic {
     /// A remote description changed a section's direction; webrtcbin was given the direction
     /// it first saw instead (see `Machine::pinned_directions`).
     RemoteDirectionPinned {
+        /// The section.
         mid: String,
+        /// The direction the remote sent.
         wire: sdp::Direction,
+        /// The direction webrtcbin was given.
         pinned: sdp::Direction,
     },
     /// webrtcbin created an offer without a section already negotiated (a data section the
     /// remote just added, whose channel it has not registered yet): dropped, retried later.
-    OfferMissingSections { missing: Vec<String> },
+    OfferMissingSections {
+        /// The mids left out.
+        missing: Vec<String>,
+    },
     /// Polite: a remote offer arrived while webrtcbin was creating ours; ours was dropped
     /// before being set, and the remote one is applied without a rebuild.
     CreatedOfferDropped,
@@ -319,9 +357,17 @@ pub enum Diagnostic {
     /// A remote description changes the transport the current webrtcbin uses.
     RemoteTransportChanged,
     /// Remote candidates dropped.
-    RemoteCandidatesDropped { count: usize, reason: DropReason },
+    RemoteCandidatesDropped {
+        /// How many.
+        count: usize,
+        /// Why.
+        reason: DropReason,
+    },
     /// Local candidates of a webrtcbin being replaced, or of an offer never sent.
-    LocalCandidatesDropped { count: usize },
+    LocalCandidatesDropped {
+        /// How many.
+        count: usize,
+    },
     /// ICE failed while an exchange is in progress: restart once at rest, unless that
     /// exchange or the remote renews the ICE credentials first.
     IceRestartDeferred,
@@ -332,17 +378,30 @@ pub enum Diagnostic {
     /// one without both descriptions (ICE never ran on it): nothing to do.
     IceFailedIgnored,
     /// A webrtcbin operation failed.
-    OperationFailed { step: Step, error: String },
+    OperationFailed {
+        /// The operation.
+        step: Step,
+        /// webrtcbin's error text.
+        error: String,
+    },
     /// An event that does not fit the current phase (an adapter bug, or a late event of a
     /// replaced webrtcbin); ignored.
-    UnexpectedEvent { event: &'static str, phase: Phase },
+    UnexpectedEvent {
+        /// The event's name.
+        event: &'static str,
+        /// Where the machine was.
+        phase: Phase,
+    },
     /// The first completed exchange fixed our DTLS role.
     DtlsRoleFixed(DtlsRole),
     /// A completed exchange does not give the fixed role (the remote broke the rule), or gives
     /// none at all (illegal `a=setup:` pair).
     DtlsRoleConflict {
+        /// The role fixed by the first exchange.
         fixed: Option<DtlsRole>,
+        /// Our description's `a=setup`.
         local: Option<DtlsSetup>,
+        /// The remote's `a=setup`.
         remote: Option<DtlsSetup>,
     },
     /// An offer/answer round completed in signalling: our answer was sent, or the answer to
@@ -350,8 +409,11 @@ pub enum Diagnostic {
     /// answer came for an offer we had abandoned, or could not be applied). `total` counts
     /// the rounds with this peer, as the peer counts them too.
     ExchangeCompleted {
+        /// Who offered.
         offerer: Offerer,
+        /// Exchanges completed so far, this one included.
         total: u64,
+        /// Whether the remote description was applied (false: a stale answer ignored).
         applied: bool,
     },
 }
@@ -359,21 +421,31 @@ pub enum Diagnostic {
 /// Where the machine is, without the data (for logs and tests).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Phase {
+    /// Nothing under way.
     Stable,
+    /// webrtcbin is creating our offer.
     CreatingOffer,
+    /// Our offer is being set locally.
     SettingLocalOffer,
+    /// Our offer is sent; waiting for the answer.
     HaveLocalOffer,
+    /// The remote's answer is being set.
     SettingRemoteAnswer,
+    /// The remote's offer is being set.
     SettingRemoteOffer,
+    /// webrtcbin is creating our answer.
     CreatingAnswer,
+    /// Our answer is being set locally.
     SettingLocalAnswer,
+    /// The webrtcbin is being replaced.
     Rebuilding,
+    /// The machine gave up on this peer.
     Failed,
 }
 
-/// How long to wait before asking webrtcbin again for an offer it created incomplete, and how
-/// many times (then the webrtcbin is rebuilt).
+/// How long to wait before asking webrtcbin again for an offer it created incomplete.
 pub const OFFER_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
+/// Incomplete offers retried in a row before the webrtcbin is rebuilt.
 pub const MAX_INCOMPLETE_OFFERS: u32 = 25;
 
 /// What the machine may assume of the media stack.
@@ -560,6 +632,7 @@ impl Machine {
         Self::with_options(polite, Options::default())
     }
 
+    /// A machine with explicit assumptions about the media stack.
     pub fn with_options(polite: bool, options: Options) -> Self {
         Machine {
             polite,
@@ -592,10 +665,12 @@ impl Machine {
         }
     }
 
+    /// Whether we are the polite side toward this peer.
     pub fn polite(&self) -> bool {
         self.polite
     }
 
+    /// Where the machine is now.
     pub fn phase(&self) -> Phase {
         match self.state {
             State::Stable => Phase::Stable,

@@ -26,12 +26,16 @@ const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// it: events of a torn-down webrtcbin are recognised and dropped.
 #[derive(Debug)]
 pub struct PeerEvent {
+    /// The remote endpoint.
     pub peer: EndpointId,
+    /// The webrtcbin that produced it (0: delivered whatever the current generation is).
     pub generation: u64,
+    /// What happened.
     pub event: PeerSignal,
 }
 
 #[derive(Debug)]
+/// What a webrtcbin reports, as the endpoint's runner consumes it.
 pub enum PeerSignal {
     /// Feed this to the negotiation machine.
     Negotiation(Event),
@@ -50,7 +54,9 @@ pub enum PeerSignal {
 /// What the peer asks the endpoint to send on signalling.
 #[derive(Debug)]
 pub enum Outgoing {
+    /// Send `rtc:sdp`.
     Sdp(SessionDescription),
+    /// Send `rtc:candidate` (`None`: end of candidates).
     Candidate(Option<IceCandidate>),
 }
 
@@ -92,8 +98,11 @@ impl Output {
     }
 }
 
+/// One remote peer: its negotiation machine and its current webrtcbin.
 pub struct PeerConnection {
+    /// The remote endpoint.
     pub id: EndpointId,
+    /// Its perfect-negotiation state machine.
     pub machine: Machine,
     pipeline: gst::Pipeline,
     published: Vec<Published>,
@@ -106,6 +115,7 @@ pub struct PeerConnection {
     channel_specs: Vec<ChannelSpec>,
     /// While `Some`, negotiation-needed is held back; `Some(true)` once one was held.
     first_offer_hold: Option<bool>,
+    /// The latest connection state webrtcbin reported.
     pub state: gst_webrtc::WebRTCPeerConnectionState,
 }
 

@@ -37,13 +37,18 @@ use crate::signalling::protocol::{IceCandidate, SdpType};
 /// The value of an `a=setup:` attribute (RFC 4145 §4).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum DtlsSetup {
+    /// `a=setup:active`: we connect (DTLS client).
     Active,
+    /// `a=setup:passive`: we accept (DTLS server).
     Passive,
+    /// `a=setup:actpass`: either (offers only).
     Actpass,
+    /// `a=setup:holdconn`: no connection yet.
     Holdconn,
 }
 
 impl DtlsSetup {
+    /// The attribute value as written in SDP.
     pub fn as_str(self) -> &'static str {
         match self {
             DtlsSetup::Active => "active",
@@ -53,6 +58,7 @@ impl DtlsSetup {
         }
     }
 
+    /// Reads an `a=setup` value.
     pub fn parse(value: &str) -> Option<Self> {
         Some(match value.trim() {
             "active" => DtlsSetup::Active,
@@ -462,9 +468,13 @@ mod tests {
 /// A media section's direction attribute (absent means `sendrecv`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Direction {
+    /// Send and receive.
     SendRecv,
+    /// Send only.
     SendOnly,
+    /// Receive only.
     RecvOnly,
+    /// Neither.
     Inactive,
 }
 
@@ -479,6 +489,7 @@ impl Direction {
         }
     }
 
+    /// The attribute as written in SDP.
     pub fn as_str(self) -> &'static str {
         match self {
             Direction::SendRecv => "sendrecv",

@@ -22,11 +22,13 @@ pub struct PeerStats {
     pub exchanges: u64,
     /// webrtcbins replaced (collisions as the polite side, ICE restarts, failures).
     pub rebuilds: u64,
-    /// RTP payload bytes and packets sent to the peer, all streams.
+    /// RTP bytes sent to the peer, all streams.
     pub bytes_sent: u64,
+    /// RTP packets sent to the peer, all streams.
     pub packets_sent: u64,
-    /// RTP payload bytes and packets received from the peer, all streams.
+    /// RTP bytes received from the peer, all streams.
     pub bytes_received: u64,
+    /// RTP packets received from the peer, all streams.
     pub packets_received: u64,
     /// The latest round-trip time the peer's receiver reports (RTCP), in seconds.
     pub round_trip_time: Option<f64>,

@@ -27,7 +27,9 @@ pub struct Track {
 
 /// The elements a received stream added to the pipeline, removed with its peer.
 pub struct Received {
+    /// The track offered to consumers (`None` for a stream in a codec we only drain).
     pub track: Option<Track>,
+    /// Every element this stream added to the pipeline, removed with it.
     pub elements: Vec<gst::Element>,
 }
 
