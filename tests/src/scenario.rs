@@ -33,6 +33,14 @@ pub const MESSAGE_LIMIT: Duration = Duration::from_secs(20);
 pub fn run(
     scenario: impl std::future::Future<Output = anyhow::Result<()>>,
 ) -> Result<(), libtest_mimic::Failed> {
+    run_within(Duration::from_secs(240), scenario)
+}
+
+/// [`run`] with another bound on the whole scenario.
+pub fn run_within(
+    limit: Duration,
+    scenario: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> Result<(), libtest_mimic::Failed> {
     assert!(
         namespace::is_loopback_only(),
         "not in a loopback-only namespace"
@@ -41,9 +49,12 @@ pub fn run(
     // A scenario that hangs fails instead of stalling the suite (every wait inside is bounded
     // too; this catches a blocking call), and the runtime does not wait on a stuck thread.
     let result = runtime.block_on(async {
-        match tokio::time::timeout(Duration::from_secs(240), scenario).await {
+        match tokio::time::timeout(limit, scenario).await {
             Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!("the scenario did not finish within 240 s")),
+            Err(_) => Err(anyhow::anyhow!(
+                "the scenario did not finish within {} s",
+                limit.as_secs()
+            )),
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(5));

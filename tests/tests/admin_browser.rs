@@ -12,8 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use libtest_mimic::Trial;
 use poolgate::{Config, Gateway};
 use poolgate_tests::browser::{harness_web_root, Browser};
-use poolgate_tests::namespace;
-use poolgate_tests::scenario::run_trials;
+use poolgate_tests::scenario::{run_trials, run_within};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -25,27 +24,9 @@ fn main() {
     run_trials(|| {
         vec![Trial::test(
             "admin_description_put_reaches_browsers_and_later_joiners",
-            || run(description_scenario()),
+            || run_within(Duration::from_secs(180), description_scenario()),
         )]
     });
-}
-
-fn run(
-    scenario: impl std::future::Future<Output = anyhow::Result<()>>,
-) -> Result<(), libtest_mimic::Failed> {
-    assert!(
-        namespace::is_loopback_only(),
-        "not in a loopback-only namespace"
-    );
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let result = runtime.block_on(async {
-        match tokio::time::timeout(Duration::from_secs(180), scenario).await {
-            Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!("the scenario did not finish within 180 s")),
-        }
-    });
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    result.map_err(|e| format!("{e:#}").into())
 }
 
 /// `PUT /api/v1/endpoints/{id}/description` through the admin listener.

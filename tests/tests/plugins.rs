@@ -16,9 +16,8 @@ use poolgate::signalling::server::Delivery;
 use poolgate::signalling::ServerMessage;
 use poolgate::{Config, Gateway};
 use poolgate_tests::browser::{harness_web_root, repo_root, Browser};
-use poolgate_tests::namespace;
 use poolgate_tests::plugins::PluginDir;
-use poolgate_tests::scenario::run_trials;
+use poolgate_tests::scenario::{run, run_trials};
 use serde_json::{json, Value};
 
 /// Bounds for a loaded 2-core machine: they bound a hang, they measure nothing.
@@ -51,24 +50,6 @@ fn main() {
             }),
         ]
     });
-}
-
-fn run(
-    scenario: impl std::future::Future<Output = anyhow::Result<()>>,
-) -> Result<(), libtest_mimic::Failed> {
-    assert!(
-        namespace::is_loopback_only(),
-        "not in a loopback-only namespace"
-    );
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let result = runtime.block_on(async {
-        match tokio::time::timeout(Duration::from_secs(240), scenario).await {
-            Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!("the scenario did not finish within 240 s")),
-        }
-    });
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    result.map_err(|e| format!("{e:#}").into())
 }
 
 /// A gateway serving the browser-test page, with `dir` as its plugin folder and `bridges` (TOML
