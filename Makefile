@@ -15,12 +15,15 @@ packages = $(shell awk -v stages="$(1)" 'BEGIN{n=split(stages,s," ");for(i=1;i<=
 run: deps build web
 	./target/release/poolgate --config $(CONFIG)
 
+# Every test file of tests/tests; the trials named endpoint_* among them run one per process.
+SCENARIO_TESTS := $(patsubst tests/tests/%.rs,--test %,$(wildcard tests/tests/*.rs))
+
 # The managed-endpoint browser tests run one per process: several GStreamer endpoints in a row
 # in one process have hung in teardown (webrtcbin 1.22), which is being investigated.
 test: deps-test lint build web pyrtc
 	$(CARGO) test --workspace --release -- --skip endpoint_ 2>&1 | tee target/test.log
-	for t in $$($(CARGO) test --release -p poolgate-tests --test browser --test endpoint_rejoin --test glare --test churn --test plugins -- --list 2>/dev/null | sed -n 's/^\(endpoint_[a-z0-9_]*\): test$$/\1/p'); do \
-	  timeout 300 $(CARGO) test --release -p poolgate-tests --test browser --test endpoint_rejoin --test glare --test churn --test plugins -- --exact $$t 2>&1 | tee -a target/test.log; \
+	for t in $$($(CARGO) test --release -p poolgate-tests $(SCENARIO_TESTS) -- --list 2>/dev/null | sed -n 's/^\(endpoint_[a-z0-9_]*\): test$$/\1/p'); do \
+	  timeout 300 $(CARGO) test --release -p poolgate-tests $(SCENARIO_TESTS) -- --exact $$t 2>&1 | tee -a target/test.log; \
 	done
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "summary: %d passed, %d failed\n", p, f}' target/test.log
 
