@@ -257,6 +257,7 @@ impl Endpoint {
     pub async fn start(options: EndpointOptions) -> anyhow::Result<Endpoint> {
         gst::init().context("initialising GStreamer")?;
         let pipeline = gst::Pipeline::with_name(&format!("endpoint-{}", options.pool));
+        super::bus::drain(&pipeline, &options.pool);
         let published = options
             .media
             .iter()

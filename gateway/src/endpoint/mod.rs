@@ -16,6 +16,7 @@
 //! - [`member`]: [`Endpoint`], the running pool member: signalling (hosted or remote), peers,
 //!   rejoining after a lost connection, events for its consumer.
 
+mod bus;
 pub mod datachannel;
 pub mod media;
 pub mod member;
