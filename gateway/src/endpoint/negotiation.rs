@@ -616,6 +616,12 @@ pub struct Machine {
     /// changes are not implemented"), so remote descriptions reach it with these directions;
     /// our answers on the wire carry the true ones.
     pinned_directions: Vec<(String, sdp::Direction)>,
+    /// Per mid, the direction the current webrtcbin's transceiver settled on in the last
+    /// exchange. webrtcbin 1.22 lets it change only to inactive; an answer to our offer reaches
+    /// webrtcbin with a direction that keeps it (see `Machine::answer_for_webrtcbin`).
+    settled_directions: Vec<(String, sdp::Direction)>,
+    /// The section directions of the remote description last given to webrtcbin.
+    given_directions: Vec<(String, sdp::Direction)>,
     /// Offers webrtcbin created without a negotiated section, in a row.
     incomplete_offers: u32,
     /// Waiting for [`Event::RetryOffer`]: no offer is started before it.
@@ -656,6 +662,8 @@ impl Machine {
             dtls_role: None,
             negotiated_mids: Vec::new(),
             pinned_directions: Vec::new(),
+            settled_directions: Vec::new(),
+            given_directions: Vec::new(),
             incomplete_offers: 0,
             offer_retry_pending: false,
             failures: 0,
@@ -823,7 +831,7 @@ impl Machine {
         };
         match entry.kind {
             SdpType::Answer | SdpType::Pranswer if !entry.stale => {
-                let description = self.for_webrtcbin(&entry);
+                let description = self.answer_for_webrtcbin(&entry, &offer);
                 self.emit(Action::SetRemoteDescription(description));
                 self.state = State::SettingRemoteAnswer {
                     offer,
@@ -1478,17 +1486,71 @@ impl Machine {
                 None => self.pinned_directions.push((mid, wire)),
             }
         }
-        if changed.is_empty() {
-            return entry.description();
+        self.pinned(entry, changed)
+    }
+
+    /// A remote answer to `offer` (ours, as webrtcbin has it) as the current webrtcbin must see
+    /// it. Pinning to the first-seen direction is not enough here: webrtcbin settles each
+    /// transceiver from our offered direction and the answer's, refuses some pairs outright
+    /// (both recvonly), and refuses any settled direction other than the previous one or
+    /// inactive. So each section gets the wire direction if that keeps the transceiver where it
+    /// is, else the first candidate that does; a section with no such direction keeps the wire
+    /// one and webrtcbin decides (a failure there is repaired by a rebuild).
+    fn answer_for_webrtcbin(&mut self, entry: &RemoteEntry, offer: &str) -> SessionDescription {
+        use sdp::Direction::{Inactive, RecvOnly, SendOnly, SendRecv};
+        let ours = sdp::directions(offer);
+        let mut changed = Vec::new();
+        for (mid, wire) in sdp::directions(&entry.sdp) {
+            let first = self.pinned_directions.iter().find(|(m, _)| *m == mid);
+            let first = first.map(|(_, d)| *d);
+            if first.is_none() {
+                self.pinned_directions.push((mid.clone(), wire));
+            }
+            let local = ours.iter().find(|(m, _)| *m == mid).map(|(_, d)| *d);
+            let settled = self.settled_directions.iter().find(|(m, _)| *m == mid);
+            let (Some(local), Some(&(_, settled))) = (local, settled) else {
+                continue; // new to this webrtcbin: any direction is its first
+            };
+            let keeps =
+                |remote| sdp::Direction::settled_by_webrtcbin(local, remote) == Some(settled);
+            if keeps(wire) {
+                continue;
+            }
+            let candidates = first.into_iter().chain([
+                settled.reverse(),
+                SendRecv,
+                SendOnly,
+                RecvOnly,
+                Inactive,
+            ]);
+            if let Some(pinned) = candidates.into_iter().find(|d| keeps(*d)) {
+                changed.push((mid, wire, pinned));
+            }
         }
-        let pins: Vec<_> = changed.iter().map(|(m, _, p)| (m.clone(), *p)).collect();
-        for (mid, wire, pinned) in changed {
-            self.note(Diagnostic::RemoteDirectionPinned { mid, wire, pinned });
-        }
-        SessionDescription {
-            kind: entry.kind,
-            sdp: sdp::with_directions(&entry.sdp, &pins),
-        }
+        self.pinned(entry, changed)
+    }
+
+    /// `entry` with each listed section's direction replaced, noted; its directions are
+    /// remembered as what webrtcbin was given.
+    fn pinned(
+        &mut self,
+        entry: &RemoteEntry,
+        changed: Vec<(String, sdp::Direction, sdp::Direction)>,
+    ) -> SessionDescription {
+        let description = if changed.is_empty() {
+            entry.description()
+        } else {
+            let pins: Vec<_> = changed.iter().map(|(m, _, p)| (m.clone(), *p)).collect();
+            for (mid, wire, pinned) in changed {
+                self.note(Diagnostic::RemoteDirectionPinned { mid, wire, pinned });
+            }
+            SessionDescription {
+                kind: entry.kind,
+                sdp: sdp::with_directions(&entry.sdp, &pins),
+            }
+        };
+        self.given_directions = sdp::directions(&description.sdp);
+        description
     }
 
     fn rebuild(&mut self, reason: RebuildReason, apply: Option<RemoteEntry>) {
@@ -1496,6 +1558,8 @@ impl Machine {
         // A fresh webrtcbin has negotiated nothing.
         self.negotiated_mids.clear();
         self.pinned_directions.clear();
+        self.settled_directions.clear();
+        self.given_directions.clear();
         self.offer_retry_pending = false;
         // Whatever offer the old webrtcbin had out is abandoned.
         self.offer_outstanding = false;
@@ -1530,6 +1594,18 @@ impl Machine {
         self.state = State::Stable;
         self.failures = 0;
         self.negotiated_mids = sdp::mids(local).map(str::to_owned).collect();
+        for (mid, ours) in sdp::directions(local) {
+            let Some((_, theirs)) = self.given_directions.iter().find(|(m, _)| *m == mid) else {
+                continue;
+            };
+            let Some(settled) = sdp::Direction::settled_by_webrtcbin(ours, *theirs) else {
+                continue;
+            };
+            match self.settled_directions.iter_mut().find(|(m, _)| *m == mid) {
+                Some((_, d)) => *d = settled,
+                None => self.settled_directions.push((mid, settled)),
+            }
+        }
         let (local, remote) = (sdp::dtls_setup(local), sdp::dtls_setup(remote));
         match (self.dtls_role, sdp::negotiated_role(local, remote)) {
             (None, Some(role)) => {

@@ -289,6 +289,77 @@ fn a_direction_change_reaches_webrtcbin_pinned_and_the_wire_answer_follows_the_r
     );
 }
 
+/// `sdp` with section 0 (the video) given `direction`.
+fn video_direction(sdp: &str, direction: sdp::Direction) -> String {
+    sdp::with_directions(sdp, &[("0".into(), direction)])
+}
+
+#[test]
+fn an_answer_that_keeps_the_settled_direction_reaches_webrtcbin_unchanged() {
+    use sdp::Direction::{Inactive, RecvOnly};
+    // Measured with Chromium: a fresh webrtcbin answered the page's recvonly offer with
+    // inactive; its own next offer was recvonly and the page answered inactive. Pinning that
+    // answer to the first-seen recvonly made webrtcbin refuse it (recvonly against recvonly).
+    let mut m = Machine::new(true);
+    exchange_as_answerer(
+        &mut m,
+        &video_direction(&their_offer(), RecvOnly),
+        &video_direction(&our_answer(), Inactive),
+    );
+    let offer = video_direction(&our_offer(), RecvOnly);
+    send_our_offer(&mut m, &offer);
+    let answer = video_direction(&their_answer("passive"), Inactive);
+    let all = m.on(answer_in(&answer));
+    assert_eq!(ops(&all), [set_remote(SdpType::Answer, &answer)]);
+    assert_eq!(diagnostics(&all), []);
+}
+
+#[test]
+fn an_answer_that_would_move_the_settled_direction_is_pinned_to_one_that_keeps_it() {
+    use sdp::Direction::{Inactive, RecvOnly, SendOnly};
+    // The remote sent its video, then stops sending in its answer to our offer: webrtcbin
+    // would have to go from recvonly to inactive for good, so it is told sendonly.
+    let mut m = Machine::new(true);
+    exchange_as_answerer(
+        &mut m,
+        &video_direction(&their_offer(), SendOnly),
+        &video_direction(&our_answer(), RecvOnly),
+    );
+    let offer = video_direction(&our_offer(), RecvOnly);
+    send_our_offer(&mut m, &offer);
+    let answer = video_direction(&their_answer("passive"), Inactive);
+    let all = m.on(answer_in(&answer));
+    assert_eq!(
+        ops(&all),
+        [set_remote(
+            SdpType::Answer,
+            &video_direction(&answer, SendOnly)
+        )]
+    );
+    assert_eq!(
+        diagnostics(&all),
+        [Diagnostic::RemoteDirectionPinned {
+            mid: "0".into(),
+            wire: Inactive,
+            pinned: SendOnly
+        }]
+    );
+}
+
+#[test]
+fn webrtcbin_settles_directions_as_measured() {
+    use sdp::Direction::{self, Inactive, RecvOnly, SendOnly, SendRecv};
+    let settled = Direction::settled_by_webrtcbin;
+    assert_eq!(settled(RecvOnly, RecvOnly), None);
+    assert_eq!(settled(SendOnly, SendOnly), None);
+    assert_eq!(settled(RecvOnly, Inactive), Some(Inactive));
+    assert_eq!(settled(Inactive, SendRecv), Some(Inactive));
+    assert_eq!(settled(RecvOnly, SendRecv), Some(RecvOnly));
+    assert_eq!(settled(SendRecv, SendOnly), Some(RecvOnly));
+    assert_eq!(settled(SendRecv, RecvOnly), Some(SendOnly));
+    assert_eq!(settled(SendRecv, SendRecv), Some(SendRecv));
+}
+
 #[test]
 fn a_remote_offer_during_the_retry_wait_is_answered_at_once() {
     let mut m = Machine::new(false);

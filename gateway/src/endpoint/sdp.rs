@@ -528,6 +528,20 @@ impl Direction {
             self.receives() && other.receives(),
         )
     }
+
+    /// The direction webrtcbin 1.22 settles a transceiver on once both descriptions are set,
+    /// from our section's direction and the remote's; `None` where it refuses the pair
+    /// ("remote SDP has the same directionality": both sendonly, or both recvonly). Other
+    /// illegal pairs it quietly narrows, which this mirrors.
+    pub fn settled_by_webrtcbin(local: Direction, remote: Direction) -> Option<Direction> {
+        match (local, remote) {
+            (Direction::SendOnly, Direction::SendOnly)
+            | (Direction::RecvOnly, Direction::RecvOnly) => None,
+            (Direction::Inactive, _) | (_, Direction::Inactive) => Some(Direction::Inactive),
+            (Direction::SendOnly | Direction::RecvOnly, _) => Some(local),
+            (Direction::SendRecv, remote) => Some(remote.reverse()),
+        }
+    }
 }
 
 /// The direction of every audio and video section that has a mid, in order.
