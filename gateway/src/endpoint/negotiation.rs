@@ -282,6 +282,10 @@ pub enum RebuildReason {
     /// Polite side: the remote rolled back the colliding offer we were answering (it answered
     /// the offer we had abandoned instead), and webrtcbin already holds that remote offer.
     RemoteOfferWithdrawn,
+    /// A remote offer opens a direction the current webrtcbin settled without (the remote now
+    /// sends where it had not, or now receives what we have to send), and webrtcbin 1.22 never
+    /// reopens a settled direction: a fresh webrtcbin answers it.
+    DirectionOpened,
 }
 
 /// One asynchronous webrtcbin step, for failure reports.
@@ -622,6 +626,8 @@ pub struct Machine {
     settled_directions: Vec<(String, sdp::Direction)>,
     /// The section directions of the remote description last given to webrtcbin.
     given_directions: Vec<(String, sdp::Direction)>,
+    /// The mids we have sent on in some exchange (on any webrtcbin): sections with our media.
+    sending_mids: Vec<String>,
     /// Offers webrtcbin created without a negotiated section, in a row.
     incomplete_offers: u32,
     /// Waiting for [`Event::RetryOffer`]: no offer is started before it.
@@ -664,6 +670,7 @@ impl Machine {
             pinned_directions: Vec::new(),
             settled_directions: Vec::new(),
             given_directions: Vec::new(),
+            sending_mids: Vec::new(),
             incomplete_offers: 0,
             offer_retry_pending: false,
             failures: 0,
@@ -812,6 +819,9 @@ impl Machine {
             SdpType::Offer if self.changes_transport(&entry.transport) => {
                 self.note(Diagnostic::RemoteTransportChanged);
                 self.rebuild(RebuildReason::RemoteTransportChange, Some(entry));
+            }
+            SdpType::Offer if self.opens_settled_direction(&entry.sdp) => {
+                self.rebuild(RebuildReason::DirectionOpened, Some(entry));
             }
             SdpType::Offer => {
                 let description = self.for_webrtcbin(&entry);
@@ -1489,6 +1499,21 @@ impl Machine {
         self.pinned(entry, changed)
     }
 
+    /// Whether the remote `offer` wants media to flow where the current webrtcbin settled a
+    /// section without it: the remote sends and we settled on not receiving, or the remote
+    /// receives a section we send on and we settled on not sending. Pinning would keep that
+    /// media off; only a fresh webrtcbin can take it.
+    fn opens_settled_direction(&self, offer: &str) -> bool {
+        sdp::directions(offer).into_iter().any(|(mid, wire)| {
+            let Some((_, settled)) = self.settled_directions.iter().find(|(m, _)| *m == mid) else {
+                return false;
+            };
+            let receive = wire.sends() && !settled.receives();
+            let send = wire.receives() && !settled.sends() && self.sending_mids.contains(&mid);
+            receive || send
+        })
+    }
+
     /// A remote answer to `offer` (ours, as webrtcbin has it) as the current webrtcbin must see
     /// it. Pinning to the first-seen direction is not enough here: webrtcbin settles each
     /// transceiver from our offered direction and the answer's, refuses some pairs outright
@@ -1595,6 +1620,9 @@ impl Machine {
         self.failures = 0;
         self.negotiated_mids = sdp::mids(local).map(str::to_owned).collect();
         for (mid, ours) in sdp::directions(local) {
+            if ours.sends() && !self.sending_mids.contains(&mid) {
+                self.sending_mids.push(mid.clone());
+            }
             let Some((_, theirs)) = self.given_directions.iter().find(|(m, _)| *m == mid) else {
                 continue;
             };

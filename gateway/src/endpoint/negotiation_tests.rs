@@ -347,6 +347,30 @@ fn an_answer_that_would_move_the_settled_direction_is_pinned_to_one_that_keeps_i
 }
 
 #[test]
+fn a_remote_offer_that_starts_sending_where_webrtcbin_settled_inactive_is_answered_on_a_fresh_one()
+{
+    use sdp::Direction::{Inactive, RecvOnly, SendRecv};
+    // Measured with Chromium: the page's microphone was off when this webrtcbin first answered
+    // (inactive, for good in webrtcbin 1.22); pinned, the page's next offer with its microphone
+    // on was answered inactive and the page's audio never reached us.
+    let mut m = Machine::new(true);
+    exchange_as_answerer(
+        &mut m,
+        &video_direction(&their_offer(), RecvOnly),
+        &video_direction(&our_answer(), Inactive),
+    );
+    let again = video_direction(&their_offer(), SendRecv).replace("o=- 1 1", "o=- 1 2");
+    assert_eq!(
+        on(&mut m, offer_in(&again)),
+        [rebuild(RebuildReason::DirectionOpened)]
+    );
+    assert_eq!(
+        on(&mut m, Event::Rebuilt),
+        [set_remote(SdpType::Offer, &again)]
+    );
+}
+
+#[test]
 fn webrtcbin_settles_directions_as_measured() {
     use sdp::Direction::{self, Inactive, RecvOnly, SendOnly, SendRecv};
     let settled = Direction::settled_by_webrtcbin;

@@ -508,11 +508,13 @@ impl Direction {
         }
     }
 
-    fn sends(self) -> bool {
+    /// Whether this end sends on the section.
+    pub fn sends(self) -> bool {
         matches!(self, Direction::SendRecv | Direction::SendOnly)
     }
 
-    fn receives(self) -> bool {
+    /// Whether this end receives on the section.
+    pub fn receives(self) -> bool {
         matches!(self, Direction::SendRecv | Direction::RecvOnly)
     }
 
