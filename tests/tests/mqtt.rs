@@ -84,9 +84,10 @@ fn metric(s: &BridgeStatus, key: &str) -> f64 {
     s.metrics.get(key).copied().unwrap_or(-1.0)
 }
 
-/// Opens page `page` in `b` and joins `pool`. Before any peer connection can exist, the page
-/// starts recording the channels its peers open (`window.chans["<peer>/<label>"]`) and the text
-/// messages on them (`window.mq[label]`).
+/// Opens page `page` in `b` and joins `pool`. The page opens no channel and sends no media: the
+/// bridge offers (with the channels it opens), the page answers, so no offers cross. Before any
+/// peer connection can exist, the page starts recording the channels its peers open
+/// (`window.chans["<peer>/<label>"]`) and the text messages on them (`window.mq[label]`).
 async fn join(
     b: &mut Browser,
     gateway: &Gateway,
@@ -99,7 +100,7 @@ async fn join(
         .eval(
             page,
             &format!(
-                "harness.join({{transport: 'ws', pool: {pool:?}, media: false}}).then((id) => {{
+                "harness.join({{transport: 'ws', pool: {pool:?}, media: false, channel: false}}).then((id) => {{
                    window.mq = {{}}; window.chans = {{}};
                    harness.pool.events.addEventListener('datachannel', (e) => {{
                      const ch = e.channel;
@@ -280,14 +281,17 @@ config = {{ broker = "{}", topic_template = "poolgate/{{pool}}/to/all/{{label}}"
         .unwrap();
     let mut b = Browser::launch().await?;
     let a = join(&mut b, &gateway, "a", "mq-in").await?;
-    let _b_id = join(&mut b, &gateway, "b", "mq-in").await?;
-    for page in ["a", "b"] {
-        let expr = format!(
-            "(harness.state().peers.find((p) => p.id === {bridge:?}) || {{}}).channelsOpen || 0"
-        );
-        b.wait_for(page, &expr, CONNECT_LIMIT, |v| v.as_u64().unwrap_or(0) >= 1)
-            .await?;
+    let b_id = join(&mut b, &gateway, "b", "mq-in").await?;
+    // The bridge announces each peer once it knows it.
+    for id in [&a, &b_id] {
+        let topic = format!("poolgate/mq-in/peers/{id}");
+        sub.wait_for("the bridge knows the page", STATUS_LIMIT, |got| {
+            got.iter().any(|r| r.topic == topic)
+        })
+        .await?;
     }
+    // The pages open no channel: the bridge opens `cmd` to every peer on its first message
+    // for it, and holds messages until the channel is open.
 
     let port = broker.port();
     mosquitto_pub(port, "poolgate/mq-in/to/all/cmd", "hello all", false).await?;
