@@ -1,7 +1,9 @@
 //! Which handed-over publishes the broker has confirmed. rumqttc numbers a publish when it writes
 //! it (in the order we handed them over, after replaying the unacknowledged ones of a lost
 //! connection first), so a packet id seen again is a replay, and a new one is the next message
-//! we handed over.
+//! we handed over. One exception: when a new publish gets the packet id of one still awaiting its
+//! acknowledgement (a collision, after a reconnect), rumqttc holds it (`AwaitAck`) and writes it
+//! just before it reports the acknowledgement of the old one.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -23,6 +25,10 @@ pub enum Written<T> {
 pub struct Inflight<T> {
     unnumbered: VecDeque<(u8, T)>,
     numbered: HashMap<u16, T>,
+    /// Held by rumqttc after a collision on this packet id.
+    collided: Option<(u16, T)>,
+    /// Written after a collision: owns the packet id once the old holder is acknowledged.
+    successors: HashMap<u16, T>,
 }
 
 impl<T> Default for Inflight<T> {
@@ -30,6 +36,8 @@ impl<T> Default for Inflight<T> {
         Inflight {
             unnumbered: VecDeque::new(),
             numbered: HashMap::new(),
+            collided: None,
+            successors: HashMap::new(),
         }
     }
 }
@@ -43,6 +51,11 @@ impl<T> Inflight<T> {
     /// rumqttc wrote a publish with packet id `pkid` (0 for QoS 0).
     pub fn written(&mut self, pkid: u16) -> Written<T> {
         if pkid != 0 && self.numbered.contains_key(&pkid) {
+            if self.collided.as_ref().is_some_and(|(p, _)| *p == pkid) {
+                let (_, item) = self.collided.take().expect("checked");
+                self.successors.insert(pkid, item);
+                return Written::Awaiting;
+            }
             return Written::Replayed;
         }
         match self.unnumbered.pop_front() {
@@ -55,14 +68,28 @@ impl<T> Inflight<T> {
         }
     }
 
+    /// rumqttc took the next publish but holds it: `pkid` is still awaiting its acknowledgement.
+    pub fn collision(&mut self, pkid: u16) {
+        if let Some((_, item)) = self.unnumbered.pop_front() {
+            self.collided = Some((pkid, item));
+        }
+    }
+
     /// The broker acknowledged `pkid` (PUBACK at QoS 1, PUBCOMP at QoS 2).
     pub fn acknowledged(&mut self, pkid: u16) -> Option<T> {
-        self.numbered.remove(&pkid)
+        let done = self.numbered.remove(&pkid);
+        if let Some(next) = self.successors.remove(&pkid) {
+            self.numbered.insert(pkid, next);
+        }
+        done
     }
 
     /// Handed over and not confirmed.
     pub fn len(&self) -> usize {
-        self.unnumbered.len() + self.numbered.len()
+        self.unnumbered.len()
+            + self.numbered.len()
+            + self.successors.len()
+            + usize::from(self.collided.is_some())
     }
 
     /// Numbered and not acknowledged: what a reconnect replays.
@@ -101,6 +128,23 @@ mod tests {
         assert_eq!(f.acknowledged(1), Some("a"));
         assert_eq!(f.acknowledged(1), None);
         assert_eq!(f.acknowledged(2), Some("b"));
+        assert!(f.is_empty());
+    }
+
+    #[test]
+    fn a_collision_is_not_a_replay() {
+        let mut f = Inflight::default();
+        f.handed(1, "a");
+        assert_eq!(f.written(1), Written::Awaiting);
+        // Reconnected: a is replayed; b gets packet id 1 too and is held.
+        f.handed(1, "b");
+        assert_eq!(f.written(1), Written::Replayed);
+        f.collision(1);
+        // rumqttc writes b just before it reports a's acknowledgement.
+        assert_eq!(f.written(1), Written::Awaiting);
+        assert_eq!(f.len(), 2);
+        assert_eq!(f.acknowledged(1), Some("a"));
+        assert_eq!(f.acknowledged(1), Some("b"));
         assert!(f.is_empty());
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use poolgate_plugin_api::{ChannelSpec, Host};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, LastWill, MqttOptions,
-    Outgoing, Packet, QoS, Transport,
+    Outgoing, Packet, QoS, StateError, Transport,
 };
 use tokio::sync::mpsc;
 
@@ -138,7 +138,9 @@ fn reason(error: &ConnectionError, broker: &Broker) -> String {
             };
             format!("the broker refused the connection: {why}")
         }
-        ConnectionError::Io(e) => format!("{}:{}: {e}", broker.host, broker.port),
+        ConnectionError::Io(e) | ConnectionError::MqttState(StateError::Io(e)) => {
+            format!("{}:{}: {e}", broker.host, broker.port)
+        }
         ConnectionError::NetworkTimeout => {
             format!("{}:{}: connection timed out", broker.host, broker.port)
         }
@@ -387,6 +389,7 @@ impl Worker {
                 Written::Replayed => self.republished += 1,
                 Written::Awaiting | Written::Unknown => {}
             },
+            Ok(Event::Outgoing(Outgoing::AwaitAck(pkid))) => self.inflight.collision(pkid),
             Ok(_) => {}
             Err(e) => {
                 self.connected = false;
@@ -408,16 +411,14 @@ impl Worker {
                 .try_publish(&self.status_topic, QoS::AtLeastOnce, true, "online")
                 .is_ok()
         {
-            {
-                self.inflight.handed(
-                    1,
-                    Tracked {
-                        created: Instant::now(),
-                        bytes: 0,
-                        data: false,
-                    },
-                );
-            }
+            self.inflight.handed(
+                1,
+                Tracked {
+                    created: Instant::now(),
+                    bytes: 0,
+                    data: false,
+                },
+            );
         }
         let filters: Vec<_> = self
             .config
