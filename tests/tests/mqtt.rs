@@ -600,6 +600,7 @@ impl GatewayProcess {
             .arg("--config")
             .arg(&file)
             .arg("run")
+            .env("RUST_LOG", "warn")
             .kill_on_drop(true)
             .spawn()?;
         Ok(GatewayProcess {
