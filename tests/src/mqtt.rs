@@ -147,6 +147,8 @@ pub struct Received {
     pub topic: String,
     pub payload: Vec<u8>,
     pub retain: bool,
+    /// When the subscriber's event loop got it.
+    pub at: std::time::Instant,
 }
 
 /// An MQTT client that subscribes and records everything it receives; it reconnects by itself.
@@ -186,6 +188,7 @@ impl Subscriber {
                             topic: p.topic.clone(),
                             payload: p.payload.to_vec(),
                             retain: p.retain,
+                            at: std::time::Instant::now(),
                         })
                     }
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
