@@ -357,8 +357,23 @@ config = {{ broker = "{}", topic_template = "poolgate/{{pool}}/to/all/{{label}}"
          metrics {:?}",
         status.metrics
     );
-    b.quit().await?;
+    // A bridge that stops says `offline` and clears the retained topics of the peers it saw.
     gateway.stop().await;
+    let status_topic = format!(
+        "poolgate/mq-in/bridges/poolgate-mq-in-{}/status",
+        &bridge[..8]
+    );
+    for (topic, payload) in [
+        (status_topic, &b"offline"[..]),
+        (format!("poolgate/mq-in/peers/{a}"), b""),
+        (format!("poolgate/mq-in/peers/{b_id}"), b""),
+    ] {
+        sub.wait_for(&format!("{topic} = {payload:?}"), STATUS_LIMIT, |got| {
+            got.iter().any(|r| r.topic == topic && r.payload == payload)
+        })
+        .await?;
+    }
+    b.quit().await?;
     Ok(())
 }
 

@@ -71,6 +71,11 @@ impl PoolSide {
         self.waiting.clear();
     }
 
+    /// The peers in the pool now.
+    pub fn peers(&self) -> Vec<String> {
+        self.peers.keys().cloned().collect()
+    }
+
     pub fn description(&self, id: &str) -> Option<&Value> {
         self.peers.get(id).and_then(|d| d.as_ref())
     }

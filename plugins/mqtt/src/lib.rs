@@ -151,6 +151,11 @@ impl Plugin for Mqtt {
     }
 
     fn stop(&mut self) {
+        // The peers are no longer seen through this bridge: clear their retained topics.
+        let peers = self.side().peers();
+        for peer in peers {
+            self.announce(&peer, None);
+        }
         let _ = self.commands.send(Command::Stop);
         let _ = self.done.recv_timeout(STOP_LIMIT);
         // From here on the worker (if still running) cannot reach the host.
