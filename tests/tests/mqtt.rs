@@ -233,9 +233,35 @@ config = {{ broker = "{}", channels = ["telemetry"], qos = 1 }}
             r.topic
         );
     }
-    let bytes: usize = (0..1100).map(|i| stream_message(i).len()).sum();
+    // A channel the page opens itself (the SCTP association exists: no renegotiation) is
+    // forwarded too.
+    let own = "on the page's own channel";
+    b.eval(
+        "p",
+        &format!(
+            "(async () => {{
+               const conn = harness.pool.connections.find((c) => c.id === {bridge:?});
+               const ch = await conn.dataChannel('telemetry', {{}}, false);
+               ch.send({own:?});
+               return ch.label;
+             }})()"
+        ),
+    )
+    .await?;
+    let got = sub
+        .wait_for("the message on the page's channel", DELIVERY_LIMIT, |got| {
+            on_topic(got).len() > 1100
+        })
+        .await?;
+    let got = on_topic(&got);
+    ensure!(
+        got.len() == 1101 && got[1100].payload == own.as_bytes(),
+        "{:?}",
+        &got[1100..]
+    );
+    let bytes: usize = (0..1100).map(|i| stream_message(i).len()).sum::<usize>() + own.len();
     let status = wait_bridge(&gateway, "mqtt", STATUS_LIMIT, |s| {
-        metric(s, "messages_out") == 1100.0
+        metric(s, "messages_out") == 1101.0
     })
     .await?;
     ensure!(metric(&status, "bytes_out") == bytes as f64, "{status:?}");
