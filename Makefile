@@ -31,6 +31,7 @@ test: deps-test lint build web pyrtc
 # at 15 minutes each); `./target/release/bench-endpoint --help` shows how to run less.
 bench: deps-bench build pyrtc
 	./target/release/bench-signalling --poolgate target/release/poolgate --python .venv/pyrtc/bin/python
+	./target/release/bench-mqtt
 	./target/release/bench-endpoint
 
 # The reference ssp server (PyPI pyrtc 2.0.2), for the remote-pool tests and the benchmark.

@@ -1,0 +1,279 @@
+//! The bridge's `config` table, its defaults and the checks serde cannot express.
+
+use serde::Deserialize;
+
+use crate::template::{check_filter, Template, Var};
+
+/// The bridge's `config` table (see the README's "MQTT bridge" section).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `mqtt://host:port` or `mqtts://host:port` (TLS with the system's roots).
+    pub broker: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Secret: never logged nor returned.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Default: `poolgate-{pool}-` and the first 8 characters of the bridge's endpoint id.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default = "default_keep_alive")]
+    pub keep_alive_seconds: u64,
+    #[serde(default = "yes")]
+    pub clean_session: bool,
+    /// Channel labels forwarded to MQTT; `["*"]` forwards every channel.
+    #[serde(default = "all_channels")]
+    pub channels: Vec<String>,
+    #[serde(default = "default_topic")]
+    pub topic_template: String,
+    /// false: the message's bytes as they are; true: a JSON envelope.
+    #[serde(default)]
+    pub envelope: bool,
+    #[serde(default = "default_qos")]
+    pub qos: u8,
+    #[serde(default)]
+    pub retain: bool,
+    #[serde(default = "default_subscribe")]
+    pub subscribe: Vec<String>,
+    #[serde(default = "default_to_peer")]
+    pub to_peer_template: String,
+    #[serde(default = "default_to_all")]
+    pub to_all_template: String,
+    #[serde(default = "default_buffer")]
+    pub buffer_messages: usize,
+    #[serde(default)]
+    pub drop_policy: DropPolicy,
+    #[serde(default = "yes")]
+    pub presence: bool,
+}
+
+/// Which message goes when the buffer is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DropPolicy {
+    /// Drop the oldest buffered message to make room for the new one.
+    #[default]
+    Oldest,
+    /// Drop the new message.
+    Newest,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_keep_alive() -> u64 {
+    30
+}
+fn all_channels() -> Vec<String> {
+    vec!["*".into()]
+}
+fn default_topic() -> String {
+    "poolgate/{pool}/{peer}/{label}".into()
+}
+fn default_qos() -> u8 {
+    1
+}
+fn default_subscribe() -> Vec<String> {
+    vec!["poolgate/{pool}/to/#".into()]
+}
+fn default_to_peer() -> String {
+    "poolgate/{pool}/to/{peer}/{label}".into()
+}
+fn default_to_all() -> String {
+    "poolgate/{pool}/to/all/{label}".into()
+}
+fn default_buffer() -> usize {
+    10_000
+}
+
+/// Where the broker is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Broker {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+/// Parses `mqtt://host[:port]` or `mqtts://host[:port]`. Errors never repeat the URL (it might
+/// hold credentials).
+pub fn parse_broker(url: &str) -> Result<Broker, String> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtt://") {
+        (false, r)
+    } else if let Some(r) = url.strip_prefix("mqtts://") {
+        (true, r)
+    } else {
+        return Err("must start with mqtt:// or mqtts://".into());
+    };
+    let rest = rest.trim_end_matches('/');
+    if rest.contains('@') {
+        return Err("must not hold credentials: use `username` and `password`".into());
+    }
+    if rest.contains('/') {
+        return Err("must be mqtt[s]://host[:port], without a path".into());
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            let port = p
+                .parse::<u16>()
+                .map_err(|_| "has an invalid port".to_string())?;
+            (h, port)
+        }
+        _ => (rest, if tls { 8883 } else { 1883 }),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err("has no host".into());
+    }
+    Ok(Broker {
+        host: host.to_string(),
+        port,
+        tls,
+    })
+}
+
+/// The checked, parsed forms of the templates.
+#[derive(Clone, Debug)]
+pub struct Templates {
+    pub topic: Template,
+    pub to_peer: Template,
+    pub to_all: Template,
+}
+
+impl Config {
+    /// Every check serde cannot express; the error names the field.
+    pub fn validate(&self) -> Result<(Broker, Templates), String> {
+        let broker = parse_broker(&self.broker).map_err(|e| format!("`broker`: {e}"))?;
+        if self.qos > 2 {
+            return Err(format!("`qos`: {} is not 0, 1 or 2", self.qos));
+        }
+        if self.buffer_messages == 0 {
+            return Err("`buffer_messages`: must be at least 1".into());
+        }
+        if self.keep_alive_seconds > u16::MAX as u64 {
+            return Err("`keep_alive_seconds`: at most 65535".into());
+        }
+        if self.client_id.as_deref() == Some("") {
+            return Err("`client_id`: must not be empty (leave it out for a default)".into());
+        }
+        if self.password.is_some() && self.username.is_none() {
+            return Err("`password`: needs a `username`".into());
+        }
+        if self.channels.is_empty() {
+            return Err("`channels`: list labels, or [\"*\"] for every channel".into());
+        }
+        if let Some(bad) = self.channels.iter().find(|l| l.is_empty()) {
+            return Err(format!("`channels`: {bad:?} is not a label"));
+        }
+        let topic =
+            Template::parse(&self.topic_template).map_err(|e| format!("`topic_template`: {e}"))?;
+        let to_peer = Template::parse(&self.to_peer_template)
+            .and_then(|t| t.check_matchable(&[Var::Peer, Var::Label]).map(|_| t))
+            .map_err(|e| format!("`to_peer_template`: {e}"))?;
+        let to_all = Template::parse(&self.to_all_template)
+            .and_then(|t| t.check_matchable(&[Var::Label]).map(|_| t))
+            .map_err(|e| format!("`to_all_template`: {e}"))?;
+        if to_all.uses(Var::Peer) {
+            return Err("`to_all_template`: must not use {peer}".into());
+        }
+        for (i, filter) in self.subscribe.iter().enumerate() {
+            if filter.contains("{peer}") || filter.contains("{label}") {
+                return Err(format!(
+                    "`subscribe[{i}]`: only {{pool}} may be used in a filter"
+                ));
+            }
+            check_filter(&filter.replace("{pool}", "pool"))
+                .map_err(|e| format!("`subscribe[{i}]`: {e}"))?;
+        }
+        Ok((
+            broker,
+            Templates {
+                topic,
+                to_peer,
+                to_all,
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poolgate_plugin_api::parse_config;
+
+    fn check(json: &str) -> Result<(), String> {
+        parse_config::<Config>(json)?.validate().map(|_| ())
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c: Config = parse_config(r#"{"broker": "mqtt://127.0.0.1:1883"}"#).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.qos, 1);
+        assert_eq!(c.channels, ["*"]);
+        assert_eq!(c.buffer_messages, 10_000);
+        assert_eq!(c.drop_policy, DropPolicy::Oldest);
+        assert!(c.presence && c.clean_session && !c.envelope && !c.retain);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (r#"{"broker": "http://x"}"#, "`broker`: must start"),
+            (
+                r#"{"broker": "mqtt://u:secret@x"}"#,
+                "`broker`: must not hold",
+            ),
+            (r#"{"broker": "mqtt://x", "qos": 3}"#, "`qos`"),
+            (
+                r#"{"broker": "mqtt://x", "topic_template": "a/{nope}"}"#,
+                "`topic_template`: unknown placeholder {nope}",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "to_peer_template": "a/{label}"}"#,
+                "`to_peer_template`: lacks the placeholder {peer}",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "subscribe": ["a/#/b"]}"#,
+                "`subscribe[0]`",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "drop_policy": "middle"}"#,
+                "`drop_policy`",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "buffer_messages": 0}"#,
+                "`buffer_messages`",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "password": "p"}"#,
+                "`password`: needs",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "brokr": 1}"#,
+                "unknown field `brokr`",
+            ),
+        ];
+        for (json, want) in cases {
+            let err = check(json).unwrap_err();
+            assert!(err.contains(want), "{json}: {err}");
+            assert!(!err.contains("secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn broker_urls() {
+        assert_eq!(
+            parse_broker("mqtt://127.0.0.1:1884").unwrap(),
+            Broker {
+                host: "127.0.0.1".into(),
+                port: 1884,
+                tls: false
+            }
+        );
+        assert_eq!(parse_broker("mqtts://example.org").unwrap().port, 8883);
+        assert_eq!(parse_broker("mqtt://[::1]:1").unwrap().host, "::1");
+        assert!(parse_broker("mqtt://h:x").is_err());
+        assert!(parse_broker("mqtt://").is_err());
+    }
+}

@@ -1,0 +1,270 @@
+//! `bench-mqtt`: data channel -> MQTT through the `mqtt` bridge plugin, against the floor of
+//! `rumqttc` publishing directly to the same `mosquitto`, at QoS 0 and 1. Figures are printed,
+//! never asserted.
+//!
+//! ```text
+//! cargo build --release -p poolgate-tests --bin bench-mqtt -p poolgate-plugin-mqtt
+//! target/release/bench-mqtt --messages 20000 --size 64
+//! ```
+//!
+//! Each message carries its sequence number and its send time; the subscriber (in this process)
+//! takes the end-to-end latency from that. Through the bridge, the sender is a poolgate managed
+//! endpoint in the bridge's pool (hosted by an in-process gateway), sending on the `bench`
+//! channel the bridge opens. Messages per second: count over first send to last receipt. The
+//! program re-executes itself in a network namespace that has only `lo`; every phase is bounded.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use poolgate::endpoint::{EndpointEvent, MediaSource, Payload};
+use poolgate::signalling::SignallingTarget;
+use poolgate::{Config, Gateway};
+use poolgate_tests::mqtt::{Mosquitto, Received, Subscriber};
+use poolgate_tests::plugins::PluginDir;
+use poolgate_tests::scenario::start_endpoint_with;
+use rumqttc::{AsyncClient, MqttOptions, QoS};
+use serde_json::json;
+
+/// Data channel -> MQTT throughput and latency, bridge vs rumqttc floor.
+#[derive(Parser, Debug)]
+#[command(name = "bench-mqtt")]
+struct Cli {
+    /// Messages per run.
+    #[arg(long, default_value_t = 20_000)]
+    messages: usize,
+    /// Payload size in bytes (at least 16: sequence number and send time).
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+}
+
+/// How long one run may take.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+fn payload(seq: usize, size: usize) -> Vec<u8> {
+    let mut p = vec![0x5a; size.max(16)];
+    p[..8].copy_from_slice(&(seq as u64).to_le_bytes());
+    let sent = origin().elapsed().as_nanos() as u64;
+    p[8..16].copy_from_slice(&sent.to_le_bytes());
+    p
+}
+
+/// Figures of one run.
+struct Figures {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    lost: usize,
+}
+
+fn figures(got: &[Received], n: usize, started: Instant) -> Figures {
+    let mut latencies: Vec<f64> = Vec::with_capacity(got.len());
+    let mut seen = std::collections::HashSet::new();
+    let mut last = started;
+    for r in got {
+        if r.payload.len() < 16 {
+            continue;
+        }
+        let seq = u64::from_le_bytes(r.payload[..8].try_into().unwrap());
+        let sent = u64::from_le_bytes(r.payload[8..16].try_into().unwrap());
+        if !seen.insert(seq) {
+            continue;
+        }
+        let at = r.at.duration_since(origin()).as_nanos() as u64;
+        latencies.push(at.saturating_sub(sent) as f64 / 1e6);
+        last = last.max(r.at);
+    }
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return f64::NAN;
+        }
+        latencies[((latencies.len() - 1) as f64 * p).round() as usize]
+    };
+    let secs = last.duration_since(started).as_secs_f64().max(1e-9);
+    Figures {
+        rate: seen.len() as f64 / secs,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        lost: n - seen.len().min(n),
+    }
+}
+
+/// Waits until `n` messages came, or nothing new came for 5 s, or the run limit.
+async fn collect(sub: &Subscriber, n: usize) -> Vec<Received> {
+    let deadline = Instant::now() + RUN_LIMIT;
+    let (mut count, mut changed) = (0, Instant::now());
+    loop {
+        let now = sub.count();
+        if now != count {
+            (count, changed) = (now, Instant::now());
+        }
+        if now >= n || changed.elapsed() > Duration::from_secs(5) || Instant::now() > deadline {
+            return sub.received();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn floor(broker: &Mosquitto, qos: QoS, n: usize, size: usize) -> anyhow::Result<Figures> {
+    let topic = format!("bench/floor/{}", qos as u8);
+    let sub = Subscriber::connect(
+        broker.port(),
+        &format!("floor-sub-{}", qos as u8),
+        true,
+        &[&topic],
+    )
+    .await?;
+    let mut options = MqttOptions::new(
+        format!("floor-pub-{}", qos as u8),
+        "127.0.0.1",
+        broker.port(),
+    );
+    options
+        .set_inflight(100)
+        .set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut eventloop) = AsyncClient::new(options, 1000);
+    let driver = tokio::spawn(async move {
+        loop {
+            if eventloop.poll().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+    let started = Instant::now();
+    for i in 0..n {
+        client.publish(&topic, qos, false, payload(i, size)).await?;
+    }
+    let got = collect(&sub, n).await;
+    driver.abort();
+    Ok(figures(&got, n, started))
+}
+
+async fn bridge(broker: &Mosquitto, qos: u8, n: usize, size: usize) -> anyhow::Result<Figures> {
+    let pool = format!("bench-q{qos}");
+    let sub = Subscriber::connect(
+        broker.port(),
+        &format!("bridge-sub-{qos}"),
+        true,
+        &[&format!("poolgate/{pool}/+/bench")],
+    )
+    .await?;
+    let dir = PluginDir::new(&format!("bench-mqtt-{qos}"))?;
+    dir.add_built("poolgate_plugin_mqtt")?;
+    let config = Config::parse(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[plugins]\ndir = {:?}\n",
+        dir.path().display().to_string()
+    ))
+    .map_err(anyhow::Error::msg)?;
+    let gateway = Gateway::start(&config).await?;
+    let spec = serde_json::from_value(json!({
+        "name": "mqtt", "plugin": "mqtt", "pool": pool,
+        "ice_local_addresses": ["127.0.0.1"],
+        "config": {"broker": broker.url(), "channels": ["bench"], "qos": qos, "presence": false},
+    }))?;
+    gateway.bridges().create(spec)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let bridge_id = loop {
+        let s = gateway.bridges().get("mqtt")?;
+        if s.status == "connected" {
+            if let Some(id) = s.endpoint {
+                break id;
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("the bridge is still {s:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (mut endpoint, _) = start_endpoint_with(
+        SignallingTarget::Hosted(gateway.pools().clone()),
+        &pool,
+        Vec::<MediaSource>::new(),
+    )
+    .await?;
+    let handle = endpoint.handle();
+    let peer = loop {
+        let event = tokio::time::timeout(Duration::from_secs(45), endpoint.next_event())
+            .await
+            .context("the bridge's channel did not open")?
+            .context("the endpoint stopped")?;
+        if let EndpointEvent::ChannelOpen { peer, label } = event {
+            if label == "bench" && peer.to_string() == bridge_id {
+                break peer;
+            }
+        }
+    };
+    let pump = tokio::spawn(async move { while endpoint.next_event().await.is_some() {} });
+    // Right after it opened, the channel sometimes refuses a first message: wait until it takes
+    // one (a warm-up message the subscriber ignores: it is shorter than 16 bytes).
+    let ready = Instant::now() + Duration::from_secs(10);
+    while !handle
+        .send(peer, "bench", Payload::Binary(b"warm-up".to_vec()))
+        .await
+    {
+        if Instant::now() > ready {
+            bail!("the endpoint cannot send on the bridge's channel");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = Instant::now();
+    for i in 0..n {
+        if !handle
+            .send(peer, "bench", Payload::Binary(payload(i, size)))
+            .await
+        {
+            bail!("the endpoint could not send message {i}");
+        }
+    }
+    let got = collect(&sub, n).await;
+    pump.abort();
+    gateway.stop().await;
+    Ok(figures(&got, n, started))
+}
+
+fn main() -> anyhow::Result<()> {
+    poolgate_tests::namespace::enter_loopback_only();
+    let cli = Cli::parse();
+    origin();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let broker = Mosquitto::start("bench", None).await?;
+        let (n, size) = (cli.messages, cli.size.max(16));
+        println!("bench-mqtt: {n} messages of {size} bytes per run, mosquitto on loopback");
+        println!(
+            "{:<28} {:>12} {:>10} {:>10} {:>8}",
+            "path", "msgs/s", "p50 ms", "p99 ms", "lost"
+        );
+        for (qos, level) in [(QoS::AtMostOnce, 0u8), (QoS::AtLeastOnce, 1)] {
+            eprintln!("QoS {level}: rumqttc floor...");
+            let f = floor(&broker, qos, n, size).await?;
+            eprintln!("QoS {level}: through the bridge...");
+            let b = bridge(&broker, level, n, size).await?;
+            for (name, x) in [
+                (format!("rumqttc direct, QoS {level}"), &f),
+                (format!("bridge, QoS {level}"), &b),
+            ] {
+                println!(
+                    "{name:<28} {:>12.0} {:>10.2} {:>10.2} {:>8}",
+                    x.rate, x.p50_ms, x.p99_ms, x.lost
+                );
+            }
+            println!(
+                "{:<28} {:>11.2}x {:>9.2}x {:>9.2}x",
+                format!("bridge / floor, QoS {level}"),
+                b.rate / f.rate,
+                b.p50_ms / f.p50_ms,
+                b.p99_ms / f.p99_ms
+            );
+        }
+        Ok(())
+    })
+}
