@@ -10,7 +10,14 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --workspace --exclude poolgate-tests --bins \
+# The binary and the plugins (cdylibs named libpoolgate_*.so), without the test crates and the
+# plugins that exist only for tests. `poolgate plugins` exits 1 if a copied library is not a
+# plugin this poolgate loads, which stops the build.
+RUN cargo build --release --locked --workspace --exclude poolgate-tests \
+      --exclude test-panic --exclude test-bad-version \
+ && mkdir -p /out/plugins \
+ && cp target/release/libpoolgate_*.so /out/plugins/ \
+ && ./target/release/poolgate plugins --dir /out/plugins \
  && cd gateway/web && npm ci --no-audit --no-fund && npm run build
 
 FROM debian:bookworm-slim AS runtime
@@ -22,6 +29,8 @@ RUN apt-get update \
  && useradd --system --create-home --home-dir /var/lib/poolgate poolgate
 COPY --from=build /src/target/release/poolgate /usr/local/bin/poolgate
 COPY --from=build /src/gateway/web/dist /usr/share/poolgate/web
+# plugins.dir of config/docker.toml.
+COPY --from=build /out/plugins /usr/lib/poolgate/plugins
 COPY config/docker.toml /etc/poolgate/poolgate.toml
 USER poolgate
 WORKDIR /var/lib/poolgate

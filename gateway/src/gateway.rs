@@ -78,7 +78,8 @@ impl Gateway {
             readiness: readiness.clone(),
         };
         if let Some(admin) = &config.admin {
-            match AdminServer::start(admin, pools, readiness.clone()).await {
+            match AdminServer::start(admin, pools, gateway.bridges.clone(), readiness.clone()).await
+            {
                 Ok(server) => gateway.admin = Some(server),
                 Err(e) => {
                     gateway.stop().await;

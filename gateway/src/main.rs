@@ -26,11 +26,20 @@ struct Cli {
 enum Command {
     /// Run the gateway (the default).
     Run,
-    /// Check a configuration file and exit: 0 when valid, else the error naming key and line.
-    /// With plugins.dir set, each bridge's plugin must also load and accept its config.
+    /// Check a configuration file and exit: 0 when valid, else every error, one a line, naming
+    /// key and line. Each bridge's plugin must also load from the plugin folder and accept the
+    /// bridge's config; a plugin that is not there is reported as `no plugin named "x" in DIR`.
     CheckConfig {
         /// The file to check (defaults to --config).
         path: Option<PathBuf>,
+        /// Check the bridges against the plugins of this folder instead of plugins.dir (e.g.
+        /// `target/release` in a source checkout).
+        #[arg(long, conflicts_with = "no_plugins")]
+        plugin_dir: Option<PathBuf>,
+        /// Load no plugin: check the file and each bridge's declaration, not the bridges'
+        /// plugins nor their configs (for a machine that does not have the plugins).
+        #[arg(long)]
+        no_plugins: bool,
     },
     /// List the plugin folder (plugins.dir of --config, or --dir): each library's plugin name
     /// and version, or why it was refused. Exit 1 when any was refused.
@@ -44,7 +53,18 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::CheckConfig { path }) => check_config(&path.unwrap_or(cli.config)),
+        Some(Command::CheckConfig {
+            path,
+            plugin_dir,
+            no_plugins,
+        }) => {
+            let plugins = match (no_plugins, plugin_dir) {
+                (true, _) => PluginCheck::Skip,
+                (false, Some(dir)) => PluginCheck::Dir(dir),
+                (false, None) => PluginCheck::Configured,
+            };
+            check_config(&path.unwrap_or(cli.config), plugins)
+        }
         Some(Command::Plugins { dir }) => list_plugins(&cli.config, dir),
         Some(Command::Run) | None => match run(&cli.config) {
             Ok(()) => ExitCode::SUCCESS,
@@ -56,56 +76,87 @@ fn main() -> ExitCode {
     }
 }
 
-fn check_config(path: &std::path::Path) -> ExitCode {
-    match Config::load(path) {
-        Ok(c) => {
-            if let Err(e) = check_bridges(&c) {
-                eprintln!("{}: {e}", path.display());
-                return ExitCode::FAILURE;
-            }
-            let admin = match &c.admin {
-                Some(a) => format!("admin API on {}", a.listen),
-                None => "no admin API".to_string(),
-            };
-            println!(
-                "{}: OK (listen {}, pool mode {:?}, {} ICE servers, {admin})",
-                path.display(),
-                c.server.listen,
-                c.pools.mode,
-                c.ice_servers.len()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+/// Which plugins `check-config` checks the bridges against.
+enum PluginCheck {
+    /// The config's `plugins.dir`.
+    Configured,
+    /// Another folder (`--plugin-dir`).
+    Dir(PathBuf),
+    /// None (`--no-plugins`).
+    Skip,
 }
 
-/// With a plugin folder configured, each bridge's plugin must load and accept its config.
-fn check_bridges(config: &Config) -> Result<(), String> {
-    let Some(dir) = &config.plugins.dir else {
-        return Ok(());
+fn check_config(path: &std::path::Path, plugins: PluginCheck) -> ExitCode {
+    let c = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
     };
-    let plugins = poolgate::plugin::Plugins::load_dir(Some(dir)).map_err(|e| {
-        format!(
-            "cannot read the plugin folder {} (plugins.dir): {e}",
-            dir.display()
-        )
-    })?;
-    for bridge in &config.bridge {
-        let plugin = plugins
-            .find(&bridge.plugin)
-            .map_err(|e| format!("bridge {:?}: {e}", bridge.name))?;
-        plugin.validate_config(&bridge.config).map_err(|e| {
-            format!(
-                "bridge {:?}: invalid config for plugin {}: {e}",
-                bridge.name, plugin.name
-            )
-        })?;
+    let errors = match &plugins {
+        PluginCheck::Skip => Vec::new(),
+        PluginCheck::Dir(dir) => check_bridges(&c, Some(dir), "--plugin-dir"),
+        PluginCheck::Configured => check_bridges(&c, c.plugins.dir.as_deref(), "plugins.dir"),
+    };
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("{}: {e}", path.display());
+        }
+        return ExitCode::FAILURE;
     }
-    Ok(())
+    let admin = match &c.admin {
+        Some(a) => format!("admin API on {}", a.listen),
+        None => "no admin API".to_string(),
+    };
+    let bridges = match (&plugins, c.bridge.len()) {
+        (_, 0) => String::new(),
+        (PluginCheck::Skip, n) => format!(", {n} bridges (plugins not checked: --no-plugins)"),
+        (_, n) => format!(", {n} bridges"),
+    };
+    println!(
+        "{}: OK (listen {}, pool mode {:?}, {} ICE servers, {admin}{bridges})",
+        path.display(),
+        c.server.listen,
+        c.pools.mode,
+        c.ice_servers.len()
+    );
+    ExitCode::SUCCESS
+}
+
+/// Each bridge's plugin must load from `dir` and accept the bridge's config. Every problem is
+/// reported, not only the first; a folder that cannot be read is one problem, and then each
+/// bridge names the plugin it would need from it.
+fn check_bridges(config: &Config, dir: Option<&std::path::Path>, key: &str) -> Vec<String> {
+    let plugins = match poolgate::plugin::Plugins::load_dir(dir) {
+        Ok(p) => p,
+        Err(e) => {
+            let dir = dir.unwrap_or(std::path::Path::new("")).display();
+            let mut errors = vec![format!("cannot read the plugin folder {dir} ({key}): {e}")];
+            errors.extend(config.bridge.iter().map(|b| {
+                format!(
+                    "bridge {:?}: plugin {:?} not found: the plugin folder {dir} cannot be read",
+                    b.name, b.plugin
+                )
+            }));
+            return errors;
+        }
+    };
+    let mut errors = Vec::new();
+    for bridge in &config.bridge {
+        match plugins.find(&bridge.plugin) {
+            Err(e) => errors.push(format!("bridge {:?}: {e}", bridge.name)),
+            Ok(plugin) => {
+                if let Err(e) = plugin.validate_config(&bridge.config) {
+                    errors.push(format!(
+                        "bridge {:?}: invalid config for plugin {}: {e}",
+                        bridge.name, plugin.name
+                    ));
+                }
+            }
+        }
+    }
+    errors
 }
 
 fn list_plugins(config: &std::path::Path, dir: Option<PathBuf>) -> ExitCode {

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use poolgate::admin::{AdminServer, Readiness};
+use poolgate::bridge::Bridges;
 use poolgate::config::AdminConfig;
+use poolgate::plugin::Plugins;
 use poolgate::signalling::{Limits, PoolMode, PoolServer};
 use poolgate::{Config, Gateway};
 use reqwest::{Method, StatusCode};
@@ -256,7 +258,8 @@ async fn health_says_not_ready_until_the_gateway_is() {
     };
     let readiness = Readiness::default();
     let pools = PoolServer::new(PoolMode::Public, Limits::default());
-    let server = AdminServer::start(&config, pools, readiness.clone())
+    let bridges = Bridges::new(Plugins::default(), pools.clone(), Vec::new());
+    let server = AdminServer::start(&config, pools, bridges, readiness.clone())
         .await
         .unwrap();
     let api = Api::at(server.addr());
@@ -740,6 +743,10 @@ async fn the_openapi_document_is_served_and_matches_the_committed_copy() {
         "/api/v1/pools/{name}",
         "/api/v1/endpoints/{id}",
         "/api/v1/endpoints/{id}/description",
+        "/api/v1/plugins",
+        "/api/v1/bridges",
+        "/api/v1/bridges/{name}",
+        "/api/v1/bridges/{name}/restart",
         "/health",
         "/metrics",
         "/api/v1/openapi.json",

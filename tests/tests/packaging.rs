@@ -221,3 +221,49 @@ fn the_list_has_what_the_product_needs() {
         assert!(all.contains(p), "debian-packages.txt lacks {p}");
     }
 }
+
+#[test]
+fn dockerfile_ships_the_plugins_where_its_config_looks() {
+    let config = poolgate::Config::parse(&read("config/docker.toml")).unwrap();
+    let dir = config
+        .plugins
+        .dir
+        .expect("config/docker.toml sets plugins.dir");
+    let instructions = dockerfile_instructions();
+    let copy = format!("COPY --from=build /out/plugins {}", dir.display());
+    assert!(
+        instructions.contains(&copy),
+        "the runtime stage must `{copy}`"
+    );
+    let build = instructions
+        .iter()
+        .find(|i| i.starts_with("RUN cargo build"))
+        .expect("a cargo build");
+    for needle in [
+        "--workspace",
+        "--exclude test-panic",
+        "--exclude test-bad-version",
+        "cp target/release/libpoolgate_*.so /out/plugins/",
+        "poolgate plugins --dir /out/plugins",
+    ] {
+        assert!(
+            build.contains(needle),
+            "the build lacks {needle:?}: {build}"
+        );
+    }
+    assert!(
+        !build.contains("--bins"),
+        "--bins would leave out the plugin libraries: {build}"
+    );
+    // The test plugins' crate names are what the build excludes.
+    for (crate_dir, name) in [
+        ("plugins/test-panic", "test-panic"),
+        ("plugins/test-bad-version", "test-bad-version"),
+    ] {
+        let manifest = read(&format!("{crate_dir}/Cargo.toml"));
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "{crate_dir} is no longer named {name}"
+        );
+    }
+}

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::bridge::Bridges;
 use crate::signalling::PoolServer;
 
 /// Whether the gateway is serving: set once its listeners are up, cleared when shutdown
@@ -25,6 +26,8 @@ impl Readiness {
 #[derive(Clone)]
 pub struct AdminContext {
     pub pools: PoolServer,
+    /// The bridges, and through them the plugin folder.
+    pub bridges: Bridges,
     pub readiness: Readiness,
     pub max_body_bytes: u64,
     /// Admin responses by HTTP status code, for `/metrics`.
@@ -32,9 +35,15 @@ pub struct AdminContext {
 }
 
 impl AdminContext {
-    pub fn new(pools: PoolServer, readiness: Readiness, max_body_bytes: u64) -> Self {
+    pub fn new(
+        pools: PoolServer,
+        bridges: Bridges,
+        readiness: Readiness,
+        max_body_bytes: u64,
+    ) -> Self {
         AdminContext {
             pools,
+            bridges,
             readiness,
             max_body_bytes,
             responses: Arc::default(),

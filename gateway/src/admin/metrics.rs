@@ -22,7 +22,9 @@ pub fn routes(ctx: AdminContext) -> BoxedFilter<(Response,)> {
 /// Prometheus metrics.
 ///
 /// Text exposition format 0.0.4: pools, endpoints, connections, signalling messages routed,
-/// sent and rejected, joins and leaves, admin API responses.
+/// sent and rejected, joins and leaves, admin API responses, bridges by state, each bridge's
+/// state, restarts and plugin-reported metrics (`poolgate_bridge_metric{bridge,plugin,key}`),
+/// plugin libraries loaded and refused.
 #[utoipa::path(
     get,
     operation_id = "metrics",
@@ -198,6 +200,7 @@ pub fn render(ctx: &AdminContext) -> prometheus::Result<String> {
     )?
     .with_label_values(&[env!("CARGO_PKG_VERSION")])
     .set(1);
+    super::bridge_metrics::register(&registry, &ctx.bridges)?;
 
     let mut out = Vec::new();
     TextEncoder.encode(&registry.gather(), &mut out)?;

@@ -2,12 +2,14 @@
 //!
 //! - [`token`]: where the bearer token comes from (environment, config, or a generated file).
 //! - [`auth`]: the bearer check that runs before every route but `/health`.
-//! - [`routes`]: the router; one module per resource ([`pools`], [`endpoints`]) plus
-//!   [`health`], [`metrics`] and [`openapi`].
+//! - [`routes`]: the router; one module per resource ([`pools`], [`endpoints`], [`plugins`],
+//!   [`bridges`]) plus [`health`], [`metrics`] and [`openapi`].
 //! - [`error`], [`body`], [`path`]: the one error shape, strict JSON bodies, path segments.
 
 pub mod auth;
 pub mod body;
+pub mod bridge_metrics;
+pub mod bridges;
 pub mod context;
 pub mod endpoints;
 pub mod error;
@@ -15,6 +17,7 @@ pub mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod path;
+pub mod plugins;
 pub mod pools;
 pub mod routes;
 pub mod token;
@@ -31,6 +34,7 @@ use tokio::task::JoinHandle;
 pub use context::{AdminContext, Readiness};
 pub use token::{Access, TokenError, TokenOrigin, TOKEN_ENV};
 
+use crate::bridge::Bridges;
 use crate::config::AdminConfig;
 use crate::signalling::PoolServer;
 
@@ -59,6 +63,7 @@ impl AdminServer {
     pub async fn start(
         config: &AdminConfig,
         pools: PoolServer,
+        bridges: Bridges,
         readiness: Readiness,
     ) -> Result<AdminServer, AdminError> {
         let (access, origin) = token::resolve(config)?;
@@ -73,7 +78,7 @@ impl AdminServer {
             addr: config.listen,
             source,
         })?;
-        let ctx = AdminContext::new(pools, readiness, config.max_body_bytes);
+        let ctx = AdminContext::new(pools, bridges, readiness, config.max_body_bytes);
         let routes = routes::all(ctx, access);
         let (stop, stopped) = oneshot::channel::<()>();
         let server = warp::serve(routes).incoming(listener).graceful(async {

@@ -9,15 +9,15 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::error::ErrorBody;
-use super::{endpoints, health, metrics, pools};
+use super::{bridges, endpoints, health, metrics, plugins, pools};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "poolgate admin API",
-        description = "Operate a poolgate gateway: pools, endpoint descriptions, health and \
-                       metrics. Every route but /health needs `Authorization: Bearer <token>`. \
-                       Errors are `{\"error\": code, \"message\": text}`."
+        description = "Operate a poolgate gateway: pools, endpoint descriptions, plugins, \
+                       bridges, health and metrics. Every route but /health needs \
+                       `Authorization: Bearer <token>`. Errors are `{\"error\": code, \"message\": text}`."
     ),
     paths(
         pools::list,
@@ -27,6 +27,13 @@ use super::{endpoints, health, metrics, pools};
         endpoints::get,
         endpoints::get_description,
         endpoints::put_description,
+        plugins::list,
+        bridges::list,
+        bridges::create,
+        bridges::get,
+        bridges::update,
+        bridges::delete,
+        bridges::restart,
         health::health,
         metrics::metrics,
         openapi_json,
@@ -37,6 +44,8 @@ use super::{endpoints, health, metrics, pools};
     tags(
         (name = "pools", description = "Pools and force-closing them"),
         (name = "endpoints", description = "Endpoints and their descriptions"),
+        (name = "plugins", description = "The plugin folder: loaded plugins and refused libraries"),
+        (name = "bridges", description = "Bridges: plugin instances, each one endpoint in one pool"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

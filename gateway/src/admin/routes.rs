@@ -8,12 +8,16 @@ use warp::{Filter, Reply};
 
 use super::context::AdminContext;
 use super::token::Access;
-use super::{auth, endpoints, error, health, metrics, openapi, pools};
+use super::{auth, bridges, endpoints, error, health, metrics, openapi, plugins, pools};
 
 /// Every admin route, with errors in the API's one shape and each response counted.
 pub fn all(ctx: AdminContext, access: Access) -> BoxedFilter<(Response,)> {
     let protected = pools::routes(ctx.clone())
         .or(endpoints::routes(ctx.clone()))
+        .unify()
+        .or(plugins::routes(ctx.clone()))
+        .unify()
+        .or(bridges::routes(ctx.clone()))
         .unify()
         .or(metrics::routes(ctx.clone()))
         .unify()

@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::redact::redact_json;
 use crate::signalling::client::redact_url;
 use crate::signalling::registry::validate_pool_name;
 
 /// A bridge: which plugin runs it, in which pool, with which config.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BridgeSpec {
     /// Unique among the gateway's bridges; names it in logs and the admin API.
@@ -26,9 +27,11 @@ pub struct BridgeSpec {
     pub signalling: Option<String>,
     /// The endpoint's description (a JSON object) shown to the pool's members.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub description: Option<Value>,
     /// The plugin's own config; the plugin validates it.
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     pub config: Value,
     /// What to do when the bridge fails.
     #[serde(default)]
@@ -36,6 +39,7 @@ pub struct BridgeSpec {
     /// The only addresses the endpoint's ICE host candidates may use (e.g. `["127.0.0.1"]` on a
     /// single machine; empty: every address libnice finds, which leaves out loopback).
     #[serde(default)]
+    #[schema(value_type = Vec<String>, example = json!(["127.0.0.1"]))]
     pub ice_local_addresses: Vec<IpAddr>,
 }
 
@@ -44,7 +48,7 @@ fn empty_object() -> Value {
 }
 
 /// Whether a failed bridge is started again.
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RestartMode {
     /// Restart after a failure, waiting the backoff.
@@ -55,7 +59,7 @@ pub enum RestartMode {
 }
 
 /// `restart = { mode = "on-failure", backoff_initial_ms = 1000, backoff_max_ms = 60000 }`.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RestartPolicy {
     pub mode: RestartMode,

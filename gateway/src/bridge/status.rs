@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::spec::BridgeSpec;
 
 /// A bridge as the admin API and logs show it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct BridgeStatus {
     pub name: String,
     /// The `plugin` key, and the loaded plugin's version once found.
@@ -28,8 +29,10 @@ pub struct BridgeStatus {
     pub last_failure: Option<String>,
     /// The plugin's metrics.
     pub metrics: BTreeMap<String, f64>,
+    #[schema(value_type = Option<Object>)]
     pub description: Option<Value>,
     /// The plugin config with secrets masked.
+    #[schema(value_type = Object)]
     pub config: Value,
 }
 

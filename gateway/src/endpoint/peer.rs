@@ -523,15 +523,17 @@ impl PeerConnection {
         let (accepted, report) = (channels.clone(), self.reporter(generation));
         webrtcbin.connect("on-data-channel", false, move |values| {
             if let Ok(channel) = values[1].get::<gst_webrtc::WebRTCDataChannel>() {
+                // Listed before it is announced: a send made on the strength of the `Open`
+                // event must find the channel.
+                accepted
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(channel.clone());
                 datachannel::watch(&channel, report.clone());
                 if datachannel::is_open(&channel) {
                     let label = channel.label().map(|l| l.to_string()).unwrap_or_default();
                     report(ChannelSignal::Open { label });
                 }
-                accepted
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(channel);
             }
             None
         });
