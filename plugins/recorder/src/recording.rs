@@ -1,0 +1,223 @@
+//! One recording in GStreamer: a peer's tracks, each from its `tee` through the input pipeline
+//! (`pipelines/recorder/input.txt`) into one `splitmuxsink`, which cuts playable segments with
+//! the container's muxer. Nothing is decoded or encoded.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use poolgate_plugin_api::gst;
+use poolgate_plugin_api::gst::prelude::*;
+
+use crate::config::Container;
+use crate::recbin::{Notify, RecordingBin};
+
+/// The default input pipeline: between a track's tee and the muxer.
+pub const INPUT_TEMPLATE: &str = include_str!("../../../pipelines/recorder/input.txt");
+
+/// A track to record: its codec and kind, and the tee that carries it.
+pub struct Source {
+    pub id: String,
+    pub kind: String,
+    pub codec: String,
+    pub tee: gst::Element,
+}
+
+/// How to record.
+pub struct Plan<'a> {
+    pub container: Container,
+    /// The folder and the splitmuxsink location pattern in it.
+    pub folder: &'a Path,
+    pub pattern: &'a str,
+    pub segment_ns: u64,
+    pub segment_bytes: u64,
+    /// The input pipeline template (`{parse}` is filled per codec).
+    pub input: &'a str,
+}
+
+struct Input {
+    tee: gst::Element,
+    tee_pad: gst::Pad,
+    sink: gst::Pad,
+}
+
+/// A running (or finishing) recording.
+pub struct Recording {
+    pub bin: RecordingBin,
+    /// The folder its segments go to.
+    pub folder: std::path::PathBuf,
+    inputs: Vec<Input>,
+}
+
+/// What goes after the queue for a codec, so the muxer gets what it needs.
+fn parse(codec: &str) -> &'static str {
+    match codec {
+        "H264" => "! h264parse config-interval=-1",
+        _ => "",
+    }
+}
+
+/// The upstream event that asks the sender for a keyframe (rtpsession turns it into a PLI).
+fn keyframe_request() -> gst::Event {
+    gst::event::CustomUpstream::new(
+        gst::Structure::builder("GstForceKeyUnit")
+            .field("all-headers", true)
+            .build(),
+    )
+}
+
+impl Recording {
+    /// Builds the recording into `pipeline` and links it to the sources' tees. Sources the
+    /// container cannot take (a second video: splitmuxsink takes one) are left out, named in
+    /// `skipped`.
+    pub fn start(
+        pipeline: &gst::Bin,
+        name: &str,
+        sources: &[Source],
+        plan: &Plan<'_>,
+        notify: Notify,
+        skipped: &mut Vec<String>,
+    ) -> Result<Recording, String> {
+        std::fs::create_dir_all(plan.folder)
+            .map_err(|e| format!("cannot write {}: {e}", plan.folder.display()))?;
+        let bin = RecordingBin::new(name, notify);
+        let make = |factory: &str| {
+            gst::ElementFactory::make(factory)
+                .build()
+                .map_err(|e| format!("GStreamer element {factory}: {e}"))
+        };
+        let muxer = make(plan.container.muxer())?;
+        let split = gst::ElementFactory::make("splitmuxsink")
+            .property(
+                "location",
+                plan.folder.join(plan.pattern).to_string_lossy().to_string(),
+            )
+            .property("max-size-time", plan.segment_ns)
+            .property("max-size-bytes", plan.segment_bytes)
+            .property("send-keyframe-requests", plan.segment_bytes == 0)
+            .property("muxer", &muxer)
+            .build()
+            .map_err(|e| format!("GStreamer element splitmuxsink: {e}"))?;
+        bin.add(&split).map_err(|e| e.to_string())?;
+
+        let mut heads = Vec::new();
+        let mut has_video = false;
+        for (i, source) in sources.iter().enumerate() {
+            let video = source.kind == "video";
+            if video && has_video {
+                skipped.push(source.id.clone());
+                continue;
+            }
+            has_video |= video;
+            let description = plan.input.trim().replace("{parse}", parse(&source.codec));
+            let branch = gst::parse::bin_from_description(&description, true)
+                .map_err(|e| format!("input pipeline {description:?}: {e}"))?;
+            branch.set_property("name", format!("in{i}-{}", source.codec.to_lowercase()));
+            bin.add(&branch).map_err(|e| e.to_string())?;
+            let target = if video { "video" } else { "audio_%u" };
+            let mux_pad = split
+                .request_pad_simple(target)
+                .ok_or_else(|| format!("splitmuxsink gave no {target} pad"))?;
+            branch
+                .static_pad("src")
+                .ok_or("the input pipeline has no src pad")?
+                .link(&mux_pad)
+                .map_err(|e| format!("{} into {}: {e}", source.codec, plan.container.muxer()))?;
+            let inner = branch
+                .static_pad("sink")
+                .ok_or("the input pipeline has no sink pad")?;
+            let ghost = gst::GhostPad::builder_with_target(&inner)
+                .map_err(|e| e.to_string())?
+                .name(format!("sink_{i}"))
+                .build();
+            bin.add_pad(&ghost).map_err(|e| e.to_string())?;
+            if video {
+                wait_for_keyframe(ghost.upcast_ref());
+            }
+            heads.push((source, ghost.upcast::<gst::Pad>(), video));
+        }
+
+        pipeline
+            .add(&bin)
+            .map_err(|e| format!("adding the recording: {e}"))?;
+        if let Err(e) = bin.sync_state_with_parent() {
+            let _ = pipeline.remove(&bin);
+            let _ = bin.set_state(gst::State::Null);
+            return Err(format!("starting the recording: {e}"));
+        }
+        let mut inputs = Vec::new();
+        for (source, sink, video) in heads {
+            let Some(tee_pad) = source.tee.request_pad_simple("src_%u") else {
+                continue;
+            };
+            if let Err(e) = tee_pad.link(&sink) {
+                source.tee.release_request_pad(&tee_pad);
+                let recording = Recording {
+                    bin,
+                    folder: plan.folder.to_path_buf(),
+                    inputs,
+                };
+                recording.finish();
+                recording.remove();
+                return Err(format!("linking track {}: {e}", source.id));
+            }
+            if video {
+                let _ = sink.push_event(keyframe_request());
+            }
+            inputs.push(Input {
+                tee: source.tee.clone(),
+                tee_pad,
+                sink,
+            });
+        }
+        Ok(Recording {
+            bin,
+            folder: plan.folder.to_path_buf(),
+            inputs,
+        })
+    }
+
+    /// Detaches the recording from its tracks and ends its streams: splitmuxsink finalizes the
+    /// last segment and posts the end of stream ([`crate::recbin::Notice::Finished`]). False
+    /// when it has no input, so no end will be reported: remove it at once.
+    pub fn finish(&self) -> bool {
+        for input in &self.inputs {
+            if let Some(peer) = input.tee_pad.peer() {
+                let _ = input.tee_pad.unlink(&peer);
+            }
+            // The host may have released it already (a removed track).
+            if input.tee_pad.parent().as_ref() == Some(input.tee.upcast_ref()) {
+                input.tee.release_request_pad(&input.tee_pad);
+            }
+            let _ = input.sink.send_event(gst::event::Eos::new());
+        }
+        !self.inputs.is_empty()
+    }
+
+    /// Stops and removes the recording from its pipeline. Not from a streaming thread.
+    pub fn remove(&self) {
+        let _ = self.bin.set_state(gst::State::Null);
+        if let Some(parent) = self.bin.parent().and_downcast::<gst::Bin>() {
+            let _ = parent.remove(&self.bin);
+        }
+    }
+}
+
+/// Drops a video track's frames until its first keyframe: a segment starts decodable.
+fn wait_for_keyframe(pad: &gst::Pad) {
+    let seen = Arc::new(AtomicBool::new(false));
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let Some(buffer) = info.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        if seen.load(Ordering::Relaxed) {
+            return gst::PadProbeReturn::Remove;
+        }
+        if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+            gst::PadProbeReturn::Drop
+        } else {
+            seen.store(true, Ordering::Relaxed);
+            gst::PadProbeReturn::Remove
+        }
+    });
+}
