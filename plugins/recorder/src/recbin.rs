@@ -122,7 +122,12 @@ glib::wrapper! {
 
 impl RecordingBin {
     pub fn new(name: &str, notify: Notify) -> RecordingBin {
-        let bin: RecordingBin = glib::Object::builder().property("name", name).build();
+        // async-handling: the sinks' preroll stays inside this bin, so adding a recording to
+        // the running pipeline never sends that pipeline back to PAUSED.
+        let bin: RecordingBin = glib::Object::builder()
+            .property("name", name)
+            .property("async-handling", true)
+            .build();
         let _ = bin.imp().notify.set(notify);
         bin
     }

@@ -3,7 +3,7 @@
 //! the container's muxer. Nothing is decoded or encoded.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use poolgate_plugin_api::gst;
@@ -53,17 +53,91 @@ pub struct Recording {
 fn parse(codec: &str) -> &'static str {
     match codec {
         "H264" => "! h264parse config-interval=-1",
+        // rtpopusdepay's caps lack the rate the muxers require; opusparse adds it.
+        "OPUS" => "! opusparse",
         _ => "",
     }
 }
 
-/// The upstream event that asks the sender for a keyframe (rtpsession turns it into a PLI).
+/// The upstream event that asks the sender for a keyframe. rtpsession turns it into an RTCP
+/// PLI; with `all-headers` it would send a FIR instead, which it sends only once per `count`
+/// (so repeated requests without a new count are dropped).
 fn keyframe_request() -> gst::Event {
     gst::event::CustomUpstream::new(
         gst::Structure::builder("GstForceKeyUnit")
-            .field("all-headers", true)
+            .field("all-headers", false)
             .build(),
     )
+}
+
+/// How long after a segment's planned end its keyframe is asked for: a little, so the keyframe
+/// surely arrives after the end (one before it would not end the segment).
+const KEYFRAME_MARGIN: u64 = 20_000_000;
+/// How long to wait for an asked keyframe before asking again (a lost PLI or keyframe).
+const KEYFRAME_RETRY: u64 = 1_000_000_000;
+
+/// Paces a video track's keyframes to the segment length. Browsers send keyframes only when
+/// asked, and splitmuxsink can cut only at one; its own requests do not help (it makes its next
+/// request only when a keyframe arrives: with such a sender, there is no next). So the input
+/// watches its keyframes: the first one after a segment's planned end is where splitmuxsink
+/// cuts, and the next one is asked for (an RTCP PLI) just after the next planned end, again
+/// until it comes. Frames before the first keyframe are dropped: a segment starts decodable.
+fn pace_keyframes(pad: &gst::Pad, length: u64) {
+    // The running time of the next planned cut; 0 until the first keyframe.
+    let next_cut = Arc::new(AtomicU64::new(0));
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(buffer) = info.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let cut = next_cut.load(Ordering::Relaxed);
+        if cut == 0 && !keyframe {
+            return gst::PadProbeReturn::Drop;
+        }
+        if !keyframe {
+            return gst::PadProbeReturn::Ok;
+        }
+        let Some(now) = running_time(pad, buffer) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        if cut == 0 || now >= cut {
+            let next = now.max(1) + length;
+            next_cut.store(next, Ordering::Relaxed);
+            ask_keyframe_at(pad, next + KEYFRAME_MARGIN, next, next_cut.clone());
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// A buffer's running time on `pad`, in nanoseconds.
+fn running_time(pad: &gst::Pad, buffer: &gst::BufferRef) -> Option<u64> {
+    let pts = buffer.pts().or(buffer.dts())?;
+    let segment = pad.sticky_event::<gst::event::Segment>(0)?;
+    let segment = segment.segment().downcast_ref::<gst::ClockTime>()?.clone();
+    segment.to_running_time(pts).map(|t| t.nseconds())
+}
+
+/// At running time `at`, asks for a keyframe unless the cut at `cut` already happened (the
+/// planned cut moved on); asks again every [`KEYFRAME_RETRY`] until it does.
+fn ask_keyframe_at(pad: &gst::Pad, at: u64, cut: u64, next_cut: Arc<AtomicU64>) {
+    let Some(element) = pad.parent_element() else {
+        return;
+    };
+    let (Some(clock), Some(base)) = (element.clock(), element.base_time()) else {
+        return;
+    };
+    let weak = pad.downgrade();
+    let id = clock.new_single_shot_id(base + gst::ClockTime::from_nseconds(at));
+    let _ = id.wait_async(move |_, _, _| {
+        let Some(pad) = weak.upgrade() else {
+            return;
+        };
+        if next_cut.load(Ordering::Relaxed) != cut || !pad.is_linked() {
+            return;
+        }
+        let _ = pad.push_event(keyframe_request());
+        ask_keyframe_at(&pad, at + KEYFRAME_RETRY, cut, next_cut.clone());
+    });
 }
 
 impl Recording {
@@ -94,7 +168,6 @@ impl Recording {
             )
             .property("max-size-time", plan.segment_ns)
             .property("max-size-bytes", plan.segment_bytes)
-            .property("send-keyframe-requests", plan.segment_bytes == 0)
             .property("muxer", &muxer)
             .build()
             .map_err(|e| format!("GStreamer element splitmuxsink: {e}"))?;
@@ -132,7 +205,7 @@ impl Recording {
                 .build();
             bin.add_pad(&ghost).map_err(|e| e.to_string())?;
             if video {
-                wait_for_keyframe(ghost.upcast_ref());
+                pace_keyframes(ghost.upcast_ref(), plan.segment_ns);
             }
             heads.push((source, ghost.upcast::<gst::Pad>(), video));
         }
@@ -201,23 +274,4 @@ impl Recording {
             let _ = parent.remove(&self.bin);
         }
     }
-}
-
-/// Drops a video track's frames until its first keyframe: a segment starts decodable.
-fn wait_for_keyframe(pad: &gst::Pad) {
-    let seen = Arc::new(AtomicBool::new(false));
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let Some(buffer) = info.buffer() else {
-            return gst::PadProbeReturn::Ok;
-        };
-        if seen.load(Ordering::Relaxed) {
-            return gst::PadProbeReturn::Remove;
-        }
-        if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
-            gst::PadProbeReturn::Drop
-        } else {
-            seen.store(true, Ordering::Relaxed);
-            gst::PadProbeReturn::Remove
-        }
-    });
 }
