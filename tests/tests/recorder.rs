@@ -40,6 +40,9 @@ fn main() {
             Trial::test("endpoint_recorder_unwritable_dir", || {
                 run(unwritable_scenario())
             }),
+            Trial::test("endpoint_recorder_write_error_stops_one_recording", || {
+                run(write_error_scenario())
+            }),
         ]
     })
 }
@@ -526,6 +529,58 @@ async fn unwritable_scenario() -> anyhow::Result<()> {
             .is_some_and(|f| f.starts_with("cannot write")),
         "the bad bridge's failure is not kept"
     );
+    b.quit().await?;
+    gateway.stop().await;
+    Ok(())
+}
+
+/// A peer's folder turns unwritable mid-recording (replaced by a regular file, so the next
+/// segment cannot be opened, even by root): that recording stops with the reason, in the index
+/// and the bridge's status; the other peer's recording goes on, segment after segment.
+async fn write_error_scenario() -> anyhow::Result<()> {
+    let plugins = PluginDir::new("recorder-write-error")?;
+    plugins.add_built(RECORDER)?;
+    let out = TempDir::new("write-error")?;
+    let gateway = start_gateway(&plugins, &recorder_bridge("rec", "we", &out.0)).await?;
+    wait_bridge(&gateway, "rec", live).await?;
+    let url = format!("http://{}/harness.html", gateway.addr());
+    let mut b = Browser::launch().await?;
+    let steady = join(&mut b, "a", &url, "we").await?;
+    let broken = join(&mut b, "b", &url, "we").await?;
+    let (dir, _) = wait_index(&out.0, "we", "both pages recording", |i| {
+        recording_av(i, &steady) && recording_av(i, &broken)
+    })
+    .await?;
+    let folder = dir.join(&broken);
+    std::fs::rename(&folder, dir.join(format!("{broken}.moved")))?;
+    std::fs::write(&folder, "not a folder any more")?;
+    let want = format!("failed: cannot write {}: ", folder.display());
+    let failed = wait_bridge(&gateway, "rec", |s| s.status.starts_with(&want)).await?;
+    let (_, index) = wait_index(&out.0, "we", "the broken recording failed", |i| {
+        recordings(i, &broken)
+            .iter()
+            .any(|r| r["status"].as_str().is_some_and(|s| s.starts_with(&want)))
+    })
+    .await?;
+    let segments = |i: &Value| -> usize {
+        recordings(i, &steady)
+            .iter()
+            .map(|r| r["segments"].as_array().map_or(0, Vec::len))
+            .sum()
+    };
+    let before = segments(&index);
+    wait_index(&out.0, "we", "the other recording going on", |i| {
+        segments(i) >= before + 1 && recording_av(i, &steady)
+    })
+    .await?;
+    gateway.bridges().delete("rec").await?;
+    let (dir, index) = session(&out.0, "we")?;
+    let r = recordings(&index, &steady)
+        .iter()
+        .find(|r| r["status"] == "finished")
+        .with_context(|| format!("{index:#}"))?;
+    check_recording(&dir, r, &["VP8", "OPUS"])?;
+    ensure!(failed.restarts == 0, "{failed:#?}");
     b.quit().await?;
     gateway.stop().await;
     Ok(())
