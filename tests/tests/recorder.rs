@@ -570,7 +570,7 @@ async fn write_error_scenario() -> anyhow::Result<()> {
     };
     let before = segments(&index);
     wait_index(&out.0, "we", "the other recording going on", |i| {
-        segments(i) >= before + 1 && recording_av(i, &steady)
+        segments(i) > before && recording_av(i, &steady)
     })
     .await?;
     gateway.bridges().delete("rec").await?;
