@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use poolgate_plugin_api::gst;
 use poolgate_plugin_api::gst::prelude::*;
@@ -35,9 +35,24 @@ pub struct Plan<'a> {
     pub input: &'a str,
 }
 
+/// An input's link to its track's tee.
+enum Link {
+    /// The idle probe has not run yet.
+    Waiting,
+    /// The idle probe is linking (without the lock: linking sends an event upstream through
+    /// the very pad the probe is on, which calls it again).
+    Linking,
+    Linked(gst::Pad),
+    /// Finished (or the link failed): the probe must not link any more.
+    Closed,
+}
+
 struct Input {
     tee: gst::Element,
-    tee_pad: gst::Pad,
+    /// The tee's pad feeding this input (see [`link_when_idle`]).
+    link: Arc<Mutex<Link>>,
+    /// The idle probe that links it, and the pad it is on.
+    pending: Mutex<Option<(gst::Pad, gst::PadProbeId)>>,
     sink: gst::Pad,
 }
 
@@ -75,6 +90,68 @@ fn keyframe_request() -> gst::Event {
 const KEYFRAME_MARGIN: u64 = 20_000_000;
 /// How long to wait for an asked keyframe before asking again (a lost PLI or keyframe).
 const KEYFRAME_RETRY: u64 = 1_000_000_000;
+
+/// Links a new tee pad to `sink` while the tee's input is idle: linking while the tee pushes a
+/// buffer races its sticky-event handling (a GLib critical from `gst_pad_push` on 1.22). The
+/// link happens now if the tee is idle, else between two buffers on its streaming thread. A
+/// video input then asks for a keyframe at once.
+#[allow(clippy::type_complexity)]
+fn link_when_idle(
+    tee: &gst::Element,
+    sink: &gst::Pad,
+    video: bool,
+) -> Result<(Arc<Mutex<Link>>, Option<(gst::Pad, gst::PadProbeId)>), String> {
+    let input = tee
+        .static_pad("sink")
+        .ok_or("the track's tee has no sink pad")?;
+    let link = Arc::new(Mutex::new(Link::Waiting));
+    let (tee_weak, sink_weak, slot) = (tee.downgrade(), sink.downgrade(), link.clone());
+    let id = input.add_probe(gst::PadProbeType::IDLE, move |_, _| {
+        {
+            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if !matches!(*slot, Link::Waiting) {
+                return gst::PadProbeReturn::Remove;
+            }
+            *slot = Link::Linking;
+        }
+        let (Some(tee), Some(sink)) = (tee_weak.upgrade(), sink_weak.upgrade()) else {
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Link::Closed;
+            return gst::PadProbeReturn::Remove;
+        };
+        let linked = tee.request_pad_simple("src_%u").and_then(|pad| {
+            if pad.link(&sink).is_ok() {
+                Some(pad)
+            } else {
+                tee.release_request_pad(&pad);
+                None
+            }
+        });
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        match (linked, &*slot) {
+            (Some(pad), Link::Linking) => {
+                *slot = Link::Linked(pad);
+                drop(slot);
+                if video {
+                    let _ = sink.push_event(keyframe_request());
+                }
+            }
+            (Some(pad), _) => {
+                // Finished meanwhile.
+                let _ = pad.unlink(&sink);
+                tee.release_request_pad(&pad);
+            }
+            (None, _) => *slot = Link::Closed,
+        }
+        gst::PadProbeReturn::Remove
+    });
+    // An idle pad runs the probe at once: then there is nothing left to remove.
+    let ran = !matches!(
+        *link.lock().unwrap_or_else(|p| p.into_inner()),
+        Link::Waiting
+    );
+    let pending = if ran { None } else { id.map(|id| (input, id)) };
+    Ok((link, pending))
+}
 
 /// Paces a video track's keyframes to the segment length. Browsers send keyframes only when
 /// asked, and splitmuxsink can cut only at one; its own requests do not help (it makes its next
@@ -220,26 +297,11 @@ impl Recording {
         }
         let mut inputs = Vec::new();
         for (source, sink, video) in heads {
-            let Some(tee_pad) = source.tee.request_pad_simple("src_%u") else {
-                continue;
-            };
-            if let Err(e) = tee_pad.link(&sink) {
-                source.tee.release_request_pad(&tee_pad);
-                let recording = Recording {
-                    bin,
-                    folder: plan.folder.to_path_buf(),
-                    inputs,
-                };
-                recording.finish();
-                recording.remove();
-                return Err(format!("linking track {}: {e}", source.id));
-            }
-            if video {
-                let _ = sink.push_event(keyframe_request());
-            }
+            let (link, pending) = link_when_idle(&source.tee, &sink, video)?;
             inputs.push(Input {
                 tee: source.tee.clone(),
-                tee_pad,
+                link,
+                pending: Mutex::new(pending),
                 sink,
             });
         }
@@ -255,13 +317,31 @@ impl Recording {
     /// when it has no input, so no end will be reported: remove it at once.
     pub fn finish(&self) -> bool {
         for input in &self.inputs {
-            if let Some(peer) = input.tee_pad.peer() {
-                let _ = input.tee_pad.unlink(&peer);
+            let mut link = input.link.lock().unwrap_or_else(|p| p.into_inner());
+            let pending = input
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            match std::mem::replace(&mut *link, Link::Closed) {
+                Link::Waiting => {
+                    if let Some((pad, id)) = pending {
+                        pad.remove_probe(id);
+                    }
+                }
+                Link::Linked(tee_pad) => {
+                    if let Some(peer) = tee_pad.peer() {
+                        let _ = tee_pad.unlink(&peer);
+                    }
+                    // The host may have released it already (a removed track).
+                    if tee_pad.parent().as_ref() == Some(input.tee.upcast_ref()) {
+                        input.tee.release_request_pad(&tee_pad);
+                    }
+                }
+                // The probe sees `Closed` when it is done linking and undoes its link.
+                Link::Linking | Link::Closed => {}
             }
-            // The host may have released it already (a removed track).
-            if input.tee_pad.parent().as_ref() == Some(input.tee.upcast_ref()) {
-                input.tee.release_request_pad(&input.tee_pad);
-            }
+            drop(link);
             let _ = input.sink.send_event(gst::event::Eos::new());
         }
         !self.inputs.is_empty()
