@@ -33,6 +33,7 @@ bench: deps-bench build pyrtc
 	./target/release/bench-signalling --poolgate target/release/poolgate --python .venv/pyrtc/bin/python
 	./target/release/bench-mqtt
 	./target/release/bench-endpoint
+	./target/release/bench-recorder
 
 # The reference ssp server (PyPI pyrtc 2.0.2), for the remote-pool tests and the benchmark.
 pyrtc: .venv/pyrtc/installed

@@ -10,5 +10,6 @@ pub mod mqtt;
 pub mod namespace;
 pub mod plugins;
 pub mod pyrtc;
+pub mod recordings;
 pub mod scenario;
 pub mod signalling_load;
