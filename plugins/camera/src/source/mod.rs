@@ -1,0 +1,3 @@
+//! Where a camera's media comes from.
+
+pub mod url;
