@@ -9,5 +9,6 @@ pub mod endpoint_bench;
 pub mod namespace;
 pub mod plugins;
 pub mod pyrtc;
+pub mod rtsp_server;
 pub mod scenario;
 pub mod signalling_load;

@@ -194,8 +194,27 @@ fn link_branch(
     branch: &plan::Branch,
     shared: &Arc<Shared>,
 ) -> Result<(), String> {
-    let bin =
-        gst::parse::bin_from_description(&branch.description, true).map_err(|e| e.to_string())?;
+    // Ghost pads by hand: with a `decodebin` first, the parser's own choice of the unlinked
+    // sink pad may be the element after it (whose link waits for decodebin's pads).
+    let bin = gst::parse::bin_from_description(
+        &format!("identity name=branch-in ! {}", branch.description),
+        false,
+    )
+    .map_err(|e| e.to_string())?;
+    let input = bin
+        .by_name("branch-in")
+        .and_then(|e| e.static_pad("sink"))
+        .ok_or("the branch has no input")?;
+    let output = bin
+        .find_unlinked_pad(gst::PadDirection::Src)
+        .ok_or("the branch has no output")?;
+    for (name, target) in [("sink", &input), ("src", &output)] {
+        let ghost = gst::GhostPad::builder_with_target(target)
+            .map_err(|e| e.to_string())?
+            .name(name)
+            .build();
+        bin.add_pad(&ghost).map_err(|e| e.to_string())?;
+    }
     let sink = gstreamer_app::AppSink::builder()
         .name(branch.kind.sink_name())
         .build();
