@@ -21,11 +21,14 @@ use crate::config::{Config, Source};
 use crate::pipeline::plan::Kind;
 use crate::publish::codec::RtpCodec;
 use crate::publish::outlet::Outlet;
+use crate::source::probe::{reach, Reach};
 
 /// A live session that sends nothing this long has failed.
 const STALL: Duration = Duration::from_secs(5);
 /// A session that has sent nothing this long after it started has failed.
 const FIRST_FRAME_LIMIT: Duration = Duration::from_secs(20);
+/// How long the reachability probe waits for the camera to accept a connection.
+const PROBE_LIMIT: Duration = Duration::from_secs(3);
 /// How often metrics are updated.
 const METRICS_EVERY: Duration = Duration::from_secs(1);
 
@@ -281,8 +284,17 @@ impl Run {
                     .map(|k| format!("{k:?}"))
                     .unwrap_or_default();
                 let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
-                let failure =
+                let mut failure =
                     Failure::from_error(&code, &self.scrub(error.message()), &self.scrub(&debug));
+                if let (Failure::Other(_), Source::Rtsp(url)) = (&failure, &self.source) {
+                    if code == "OpenReadWrite" {
+                        failure = match reach(url, PROBE_LIMIT) {
+                            Reach::Refused => Failure::Refused,
+                            Reach::NoAnswer | Reach::NoSuchHost => Failure::Unreachable,
+                            Reach::Open => failure,
+                        };
+                    }
+                }
                 self.host.log(
                     poolgate_plugin_api::Level::Debug,
                     &format!("camera error: {}", self.scrub(&debug)),
