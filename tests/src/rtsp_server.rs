@@ -24,6 +24,15 @@ pub const H264_PCMU: &str = "( videotestsrc is-live=true pattern=ball \
     audiotestsrc is-live=true wave=sine freq=330 volume=0.2 ! audioconvert ! audioresample \
     ! audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1 pt=0 )";
 
+/// [`H264_PCMU`] in the (constrained) High profile, as many IP cameras send it.
+pub const H264_HIGH_PCMU: &str = "( videotestsrc is-live=true pattern=ball \
+    ! video/x-raw,width=640,height=480,framerate=30/1 \
+    ! openh264enc complexity=low rate-control=bitrate bitrate=1000000 gop-size=30 \
+    ! video/x-h264,profile=high ! h264parse \
+    ! rtph264pay name=pay0 pt=96 config-interval=-1 \
+    audiotestsrc is-live=true wave=sine freq=330 volume=0.2 ! audioconvert ! audioresample \
+    ! audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1 pt=0 )";
+
 /// An MJPEG camera with AAC audio: both need transcoding for browsers.
 pub const MJPEG_AAC: &str = "( videotestsrc is-live=true pattern=smpte \
     ! video/x-raw,format=I420,width=320,height=240,framerate=15/1 ! jpegenc quality=60 \
