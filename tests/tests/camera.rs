@@ -37,6 +37,9 @@ fn main() {
             Trial::test("endpoint_camera_transcodes_mjpeg_and_aac", || {
                 run(transcode_scenario())
             }),
+            Trial::test("endpoint_camera_custom_pipeline", || {
+                run(custom_pipeline_scenario())
+            }),
             Trial::test("endpoint_camera_reconnects", || run(reconnect_scenario())),
             Trial::test(
                 "endpoint_camera_bad_sources",
@@ -185,6 +188,34 @@ async fn transcode_scenario() -> anyhow::Result<()> {
     let status = gateway.bridges().get("cam")?;
     ensure!(
         metric(&status, "transcoding") == Some(1.0) && metric(&status, "codec_vp8") == Some(1.0),
+        "{status:#?}"
+    );
+    b.quit().await?;
+    gateway.stop().await;
+    server.stop();
+    Ok(())
+}
+
+/// An operator's own `pipeline` (the README's example): the H.264 camera decoded, scaled down
+/// and encoded to VP8 by `{video_encoder}`; credentials come from the URL's placeholders.
+async fn custom_pipeline_scenario() -> anyhow::Result<()> {
+    let auth = ("viewer", "pw");
+    let server = RtspServer::start(0, &[("/cam", H264_PCMU)], Some(auth))?;
+    let dir = PluginDir::new("camera-custom")?;
+    let pipeline = "rtspsrc location={location} user-id={user} user-pw={password} \
+        protocols={protocols} latency={latency_ms} ! rtph264depay ! avdec_h264 ! videoscale \
+        ! video/x-raw,width=320,height=180 ! videoconvert ! {video_encoder} ! appsink name=video";
+    let config = format!(
+        "url = {:?}, video_codec = \"vp8\", pipeline = {pipeline:?}",
+        server.url(Some(auth), "/cam")
+    );
+    let gateway = start_gateway(&dir, &camera_bridge("cam", &config)).await?;
+    let endpoint = live_endpoint(&gateway, "cam").await?;
+    let mut b = viewer(&gateway).await?;
+    decoded_stream(&mut b, "v", &endpoint, "video/VP8").await?;
+    let status = wait_bridge(&gateway, "cam", |s| metric(s, "width") == Some(320.0)).await?;
+    ensure!(
+        metric(&status, "transcoding") == Some(1.0) && metric(&status, "height") == Some(180.0),
         "{status:#?}"
     );
     b.quit().await?;
