@@ -125,6 +125,8 @@ async fn test_source_scenario() -> anyhow::Result<()> {
     decoded_stream(&mut b, "v", &endpoint, "audio/opus").await?;
     let status = wait_bridge(&gateway, "test", |s| {
         metric(s, "viewers") == Some(1.0)
+            // The endpoint asked for a keyframe for the new peer, and the request got here.
+            && metric(s, "keyframe_requests").is_some_and(|k| k >= 1.0)
             && metric(s, "width") == Some(320.0)
             && metric(s, "fps").is_some_and(|f| f > 0.0)
     })

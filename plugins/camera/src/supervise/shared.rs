@@ -38,6 +38,8 @@ pub struct Shared {
     sinks: Mutex<HashMap<Kind, gst::Element>>,
     pub video: Counters,
     pub audio: Counters,
+    /// Keyframe requests from peers, since the start.
+    pub keyframe_requests: AtomicU64,
     last_frame: Mutex<Option<Instant>>,
 }
 
@@ -57,6 +59,7 @@ impl Shared {
             sinks: Mutex::new(HashMap::new()),
             video: Counters::default(),
             audio: Counters::default(),
+            keyframe_requests: AtomicU64::new(0),
             last_frame: Mutex::new(None),
         }
     }
@@ -131,6 +134,7 @@ impl Shared {
     /// Asks the camera pipeline for a keyframe: encoders make one; a passthrough stream gets its
     /// next one from the camera (parameter sets are repeated before each).
     pub fn request_keyframe(&self, kind: Kind) {
+        self.keyframe_requests.fetch_add(1, Ordering::Relaxed);
         let sink = self.sinks.lock().unwrap().get(&kind).cloned();
         if let Some(sink) = sink {
             let event = gst::event::CustomUpstream::builder(

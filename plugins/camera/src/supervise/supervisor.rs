@@ -332,6 +332,10 @@ impl Run {
         let kbps = (bytes - self.metrics.bytes) as f64 * 8.0 / 1000.0 / secs;
         self.host.set_metric("fps", (fps * 10.0).round() / 10.0);
         self.host.set_metric("bitrate_kbps", kbps.round());
+        self.host.set_metric(
+            "keyframe_requests",
+            self.shared.keyframe_requests.load(Ordering::Relaxed) as f64,
+        );
         let size: HashMap<&str, i32> = self
             .shared
             .outlets
