@@ -5,3 +5,4 @@ pub mod failure;
 pub mod session;
 pub mod shared;
 pub mod supervisor;
+pub mod watchdog;

@@ -17,16 +17,13 @@ use super::backoff::Backoff;
 use super::failure::Failure;
 use super::session::Session;
 use super::shared::{Note, Shared};
+use super::watchdog::{Verdict, Watchdog};
 use crate::config::{Config, Source};
 use crate::pipeline::plan::Kind;
 use crate::publish::codec::RtpCodec;
 use crate::publish::outlet::Outlet;
 use crate::source::probe::{reach, Reach};
 
-/// A live session that sends nothing this long has failed.
-const STALL: Duration = Duration::from_secs(5);
-/// A session that has sent nothing this long after it started has failed.
-const FIRST_FRAME_LIMIT: Duration = Duration::from_secs(20);
 /// How long the reachability probe waits for the camera to accept a connection.
 const PROBE_LIMIT: Duration = Duration::from_secs(3);
 /// How often metrics are updated.
@@ -164,52 +161,34 @@ impl Run {
             Err(f) => return End::Failed(f, Duration::ZERO),
         };
         let bus = session.bus();
-        let mut live_since: Option<Instant> = None;
+        let mut watchdog = Watchdog::new(started);
+        let mut reported_transcoding = None;
         let end = loop {
             if let Some(end) = self.drain_notes() {
                 break end;
             }
             if let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) {
                 if let Some(f) = self.failure_of(&message) {
-                    break End::Failed(f, live_for(live_since));
+                    break End::Failed(f, watchdog.live_for(Instant::now()));
                 }
             }
-            let last = self.shared.last_frame();
-            match (live_since, last) {
-                (None, Some(_)) => {
-                    live_since = Some(Instant::now());
+            let now = Instant::now();
+            let no_media = session.no_media.load(Ordering::Relaxed);
+            match watchdog.check(now, self.shared.last_frame(), no_media) {
+                Verdict::Wait => {}
+                Verdict::Live => {
                     self.host.set_status("live");
-                    self.host.set_metric(
-                        "transcoding",
-                        if session.transcoding.load(Ordering::Relaxed) {
-                            1.0
-                        } else {
-                            0.0
-                        },
-                    );
                     self.host.info("camera: live");
                 }
-                (Some(since), Some(last)) if last.elapsed() > STALL => {
-                    let _ = since;
-                    break End::Failed(
-                        Failure::Stalled {
-                            seconds: STALL.as_secs(),
-                        },
-                        live_for(live_since),
-                    );
-                }
-                (None, None) if started.elapsed() > FIRST_FRAME_LIMIT => {
-                    break End::Failed(
-                        Failure::Stalled {
-                            seconds: FIRST_FRAME_LIMIT.as_secs(),
-                        },
-                        Duration::ZERO,
-                    );
-                }
-                (None, None) if session.no_media.load(Ordering::Relaxed) => {
-                    break End::Failed(Failure::NoMedia, Duration::ZERO);
-                }
-                _ => {}
+                Verdict::Fail(f) => break End::Failed(f, watchdog.live_for(now)),
+            }
+            // Streams are linked as the camera announces them: a transcoding branch may come
+            // after the first frame of another stream.
+            let transcoding = session.transcoding.load(Ordering::Relaxed);
+            if watchdog.is_live() && reported_transcoding != Some(transcoding) {
+                self.host
+                    .set_metric("transcoding", if transcoding { 1.0 } else { 0.0 });
+                reported_transcoding = Some(transcoding);
             }
             self.update_metrics();
         };
@@ -360,10 +339,6 @@ impl Run {
             bytes,
         };
     }
-}
-
-fn live_for(since: Option<Instant>) -> Duration {
-    since.map(|s| s.elapsed()).unwrap_or_default()
 }
 
 /// The metric that flags a published codec: `codec_h264`, `codec_opus`, ...
