@@ -32,6 +32,7 @@ test: deps-test lint build web pyrtc
 bench: deps-bench build pyrtc
 	./target/release/bench-signalling --poolgate target/release/poolgate --python .venv/pyrtc/bin/python
 	./target/release/bench-endpoint
+	./target/release/bench-camera
 
 # The reference ssp server (PyPI pyrtc 2.0.2), for the remote-pool tests and the benchmark.
 pyrtc: .venv/pyrtc/installed
