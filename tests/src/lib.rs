@@ -11,5 +11,6 @@ pub mod namespace;
 pub mod plugins;
 pub mod pyrtc;
 pub mod recordings;
+pub mod rtsp_server;
 pub mod scenario;
 pub mod signalling_load;

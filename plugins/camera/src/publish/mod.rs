@@ -1,0 +1,4 @@
+//! Into the pool: outlets in the endpoint's pipeline, one per published stream.
+
+pub mod codec;
+pub mod outlet;

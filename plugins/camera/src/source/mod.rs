@@ -1,0 +1,4 @@
+//! Where a camera's media comes from.
+
+pub mod probe;
+pub mod url;

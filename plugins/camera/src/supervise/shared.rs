@@ -1,0 +1,161 @@
+//! What the supervisor thread, the camera pipeline's appsinks and the outlets' keyframe probes
+//! share: the outlets, the current appsinks, frame counters, and the note channel back to the
+//! supervisor (the only thread that calls the host).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Mutex, Weak};
+use std::time::Instant;
+
+use poolgate_plugin_api::gst::{self, prelude::*};
+
+use crate::pipeline::plan::Kind;
+use crate::publish::outlet::Outlet;
+
+/// A note to the supervisor.
+pub enum Note {
+    /// A frame of `kind` whose codec has no outlet yet: open one, then send this frame.
+    Outlet(Kind, gst::Sample),
+    /// A camera pipeline problem that ends the session.
+    Error(String),
+    /// The bridge is stopping.
+    Stop,
+}
+
+/// Frames and bytes seen, per kind, since the start.
+#[derive(Default)]
+pub struct Counters {
+    pub frames: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// Shared between threads; see the module doc.
+pub struct Shared {
+    notes: Mutex<Sender<Note>>,
+    pub outlets: Mutex<HashMap<Kind, Outlet>>,
+    pending: [AtomicBool; 2],
+    sinks: Mutex<HashMap<Kind, gst::Element>>,
+    pub video: Counters,
+    pub audio: Counters,
+    /// Keyframe requests from peers, since the start.
+    pub keyframe_requests: AtomicU64,
+    last_frame: Mutex<Option<Instant>>,
+}
+
+fn index(kind: Kind) -> usize {
+    match kind {
+        Kind::Video => 0,
+        Kind::Audio => 1,
+    }
+}
+
+impl Shared {
+    pub fn new(notes: Sender<Note>) -> Shared {
+        Shared {
+            notes: Mutex::new(notes),
+            outlets: Mutex::new(HashMap::new()),
+            pending: [AtomicBool::new(false), AtomicBool::new(false)],
+            sinks: Mutex::new(HashMap::new()),
+            video: Counters::default(),
+            audio: Counters::default(),
+            keyframe_requests: AtomicU64::new(0),
+            last_frame: Mutex::new(None),
+        }
+    }
+
+    fn note(&self, note: Note) {
+        let _ = self.notes.lock().unwrap().send(note);
+    }
+
+    /// Ends the current session with `message`.
+    pub fn note_error(&self, message: String) {
+        self.note(Note::Error(message));
+    }
+
+    /// The counters of `kind`.
+    pub fn counters(&self, kind: Kind) -> &Counters {
+        match kind {
+            Kind::Video => &self.video,
+            Kind::Audio => &self.audio,
+        }
+    }
+
+    /// When the last frame of any kind arrived.
+    pub fn last_frame(&self) -> Option<Instant> {
+        *self.last_frame.lock().unwrap()
+    }
+
+    /// Forgets the last frame (a new session starts).
+    pub fn reset_last_frame(&self) {
+        *self.last_frame.lock().unwrap() = None;
+    }
+
+    /// An encoded frame from the camera pipeline (on its streaming thread): to its outlet, or to
+    /// the supervisor when it has none (the first frame, or the codec changed).
+    pub fn deliver(&self, kind: Kind, sample: gst::Sample) {
+        *self.last_frame.lock().unwrap() = Some(Instant::now());
+        let counters = self.counters(kind);
+        counters.frames.fetch_add(1, Ordering::Relaxed);
+        if let Some(b) = sample.buffer() {
+            counters.bytes.fetch_add(b.size() as u64, Ordering::Relaxed);
+        }
+        let caps_name = sample
+            .caps()
+            .and_then(|c| c.structure(0).map(|s| s.name().to_string()));
+        {
+            let outlets = self.outlets.lock().unwrap();
+            if let Some(outlet) = outlets.get(&kind) {
+                if caps_name.as_deref() == Some(outlet.codec.encoded) {
+                    outlet.push(&sample);
+                    return;
+                }
+            }
+        }
+        if !self.pending[index(kind)].swap(true, Ordering::AcqRel) {
+            self.note(Note::Outlet(kind, sample));
+        }
+    }
+
+    /// The supervisor handled an [`Note::Outlet`]: later frames may ask again.
+    pub fn outlet_handled(&self, kind: Kind) {
+        self.pending[index(kind)].store(false, Ordering::Release);
+    }
+
+    /// The current session's appsink of `kind`, where keyframe requests go.
+    pub fn set_sink(&self, kind: Kind, sink: Option<gst::Element>) {
+        let mut sinks = self.sinks.lock().unwrap();
+        match sink {
+            Some(s) => sinks.insert(kind, s),
+            None => sinks.remove(&kind),
+        };
+    }
+
+    /// Asks the camera pipeline for a keyframe: encoders make one; a passthrough stream gets its
+    /// next one from the camera (parameter sets are repeated before each).
+    pub fn request_keyframe(&self, kind: Kind) {
+        self.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+        let sink = self.sinks.lock().unwrap().get(&kind).cloned();
+        if let Some(sink) = sink {
+            let event = gst::event::CustomUpstream::builder(
+                gst::Structure::builder("GstForceKeyUnit")
+                    .field("all-headers", true)
+                    .build(),
+            )
+            .build();
+            sink.send_event(event);
+        }
+    }
+
+    /// A keyframe-request callback for an outlet of `kind` that does not keep `self` alive.
+    pub fn keyframe_requester(
+        this: Weak<Shared>,
+        kind: Kind,
+    ) -> crate::publish::outlet::KeyframeRequest {
+        Box::new(move || {
+            if let Some(shared) = this.upgrade() {
+                shared.request_keyframe(kind);
+            }
+        })
+    }
+}
