@@ -66,7 +66,12 @@ impl Gateway {
             "pool server listening on http://{addr} (WebSocket /ws, socket.io /socket.io/, pool mode {:?})",
             config.pools.mode
         );
-        let bridges = Bridges::new(plugins, pools.clone(), config.ice_servers.clone());
+        let bridges = Bridges::new(
+            plugins,
+            pools.clone(),
+            config.ice_servers.clone(),
+            config.ice_local_addresses.clone(),
+        );
         let readiness = Readiness::default();
         let mut gateway = Gateway {
             pools: pools.clone(),

@@ -258,7 +258,7 @@ async fn health_says_not_ready_until_the_gateway_is() {
     };
     let readiness = Readiness::default();
     let pools = PoolServer::new(PoolMode::Public, Limits::default());
-    let bridges = Bridges::new(Plugins::default(), pools.clone(), Vec::new());
+    let bridges = Bridges::new(Plugins::default(), pools.clone(), Vec::new(), Vec::new());
     let server = AdminServer::start(&config, pools, bridges, readiness.clone())
         .await
         .unwrap();

@@ -45,10 +45,13 @@ fn main() {
 }
 
 /// A gateway serving the browser-test page, with the MQTT plugin in its plugin folder and
-/// `bridges` (TOML `[[bridge]]` entries) declared.
+/// `bridges` (TOML `[[bridge]]` entries) declared. Its ICE allow-list is the gateway-wide one,
+/// which the bridges inherit (none lists its own): without it libnice offers no loopback
+/// candidate and no page could connect, so every trial here with a page also proves that.
 async fn start_gateway(dir: &PluginDir, bridges: &str) -> anyhow::Result<Gateway> {
     let config = Config::parse(&format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nweb_root = {:?}\n[plugins]\ndir = {:?}\n{bridges}",
+        "ice_local_addresses = [\"127.0.0.1\"]\n[server]\nlisten = \"127.0.0.1:0\"\n\
+         web_root = {:?}\n[plugins]\ndir = {:?}\n{bridges}",
         harness_web_root()?.display().to_string(),
         dir.path().display().to_string(),
     ))
@@ -166,7 +169,6 @@ async fn browser_to_broker() -> anyhow::Result<()> {
 name = "mqtt"
 plugin = "mqtt"
 pool = "mq-out"
-ice_local_addresses = ["127.0.0.1"]
 config = {{ broker = "{}", channels = ["telemetry"], qos = 1 }}
 "#,
             broker.url()
@@ -294,7 +296,6 @@ async fn broker_to_browsers() -> anyhow::Result<()> {
 name = "mqtt"
 plugin = "mqtt"
 pool = "mq-in"
-ice_local_addresses = ["127.0.0.1"]
 config = {{ broker = "{}", topic_template = "poolgate/{{pool}}/to/all/{{label}}" }}
 "#,
             broker.url()
@@ -424,7 +425,6 @@ async fn broker_restart() -> anyhow::Result<()> {
 name = "mqtt"
 plugin = "mqtt"
 pool = "mq-restart"
-ice_local_addresses = ["127.0.0.1"]
 config = {{ broker = "{}", channels = ["stream"], qos = 1, client_id = "restart-bridge" }}
 "#,
             broker.url()
@@ -541,7 +541,7 @@ async fn bad_inputs() -> anyhow::Result<()> {
     let bridge = |name: &str, config: &str| {
         format!(
             "[[bridge]]\nname = {name:?}\nplugin = \"mqtt\"\npool = \"mq-bad\"\n\
-             ice_local_addresses = [\"127.0.0.1\"]\nconfig = {{ {config} }}\n"
+             config = {{ {config} }}\n"
         )
     };
     let url = broker.url();
@@ -701,7 +701,6 @@ async fn presence() -> anyhow::Result<()> {
 name = "presence"
 plugin = "mqtt"
 pool = "mq-presence"
-ice_local_addresses = ["127.0.0.1"]
 config = {{ broker = "{}", client_id = "presence-bridge", keep_alive_seconds = 5 }}
 "#,
         broker.url()

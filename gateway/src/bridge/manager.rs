@@ -48,6 +48,8 @@ struct Inner {
     plugins: Plugins,
     pools: PoolServer,
     ice_servers: Vec<IceServer>,
+    /// The host-candidate allow-list of bridges that set none.
+    ice_local_addresses: Vec<std::net::IpAddr>,
     /// In creation order: that is the order they stop in, last first.
     bridges: Mutex<Vec<Bridge>>,
 }
@@ -59,12 +61,20 @@ pub struct Bridges {
 }
 
 impl Bridges {
-    pub fn new(plugins: Plugins, pools: PoolServer, ice_servers: Vec<IceServer>) -> Bridges {
+    /// Bridges of `plugins` in `pools`' pools (or remote ones); their endpoints use
+    /// `ice_servers`, and `ice_local_addresses` unless a bridge lists its own.
+    pub fn new(
+        plugins: Plugins,
+        pools: PoolServer,
+        ice_servers: Vec<IceServer>,
+        ice_local_addresses: Vec<std::net::IpAddr>,
+    ) -> Bridges {
         Bridges {
             inner: Arc::new(Inner {
                 plugins,
                 pools,
                 ice_servers,
+                ice_local_addresses,
                 bridges: Mutex::new(Vec::new()),
             }),
         }
@@ -151,6 +161,11 @@ impl Bridges {
             plugins: self.inner.plugins.clone(),
             pools: self.inner.pools.clone(),
             ice_servers: self.inner.ice_servers.clone(),
+            ice_local_addresses: if spec.ice_local_addresses.is_empty() {
+                self.inner.ice_local_addresses.clone()
+            } else {
+                spec.ice_local_addresses.clone()
+            },
             live: live.clone(),
         };
         let task = tokio::spawn(runner::supervise(ctx, stopped));

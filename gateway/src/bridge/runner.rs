@@ -28,6 +28,8 @@ pub struct Context {
     pub plugins: Plugins,
     pub pools: PoolServer,
     pub ice_servers: Vec<IceServer>,
+    /// The bridge's own host-candidate allow-list, or the gateway's.
+    pub ice_local_addresses: Vec<std::net::IpAddr>,
     pub live: Arc<Mutex<Live>>,
 }
 
@@ -129,7 +131,7 @@ async fn run_once(ctx: &Context, stop: &mut watch::Receiver<bool>) -> End {
         target,
         pool: spec.pool.clone(),
         ice_servers: ctx.ice_servers.clone(),
-        ice_local_addresses: spec.ice_local_addresses.clone(),
+        ice_local_addresses: ctx.ice_local_addresses.clone(),
         media: Vec::new(),
     })
     .await

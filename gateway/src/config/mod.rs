@@ -28,6 +28,10 @@ pub struct Config {
     pub limits: Limits,
     pub keepalive: Keepalive,
     pub ice_servers: Vec<IceServer>,
+    /// The only addresses poolgate's endpoints (its bridges) may offer as ICE host candidates,
+    /// unless a bridge sets its own list: the operator's control over what the gateway exposes
+    /// (as Janus's `ice_enforce_list`). Empty: every address libnice finds.
+    pub ice_local_addresses: Vec<std::net::IpAddr>,
     pub log: LogConfig,
     /// `[admin]`: the admin API. `None` (no `[admin]` table) means no admin listener.
     pub admin: Option<AdminConfig>,
@@ -191,6 +195,8 @@ mod tests {
     fn full_config_parses() {
         let c = Config::parse(
             r#"
+ice_local_addresses = ["127.0.0.1", "::1"]
+
 [server]
 listen = "0.0.0.0:9000"
 web_root = "web"
@@ -227,6 +233,7 @@ level = "poolgate=debug,info"
         assert_eq!(c.limits.max_endpoints_per_pool, 8);
         assert_eq!(c.ice_servers.len(), 2);
         assert_eq!(c.ice_servers[1].urls.len(), 2);
+        assert_eq!(c.ice_local_addresses.len(), 2);
         assert_eq!(c.keepalive.interval_secs, 5);
     }
 
@@ -267,6 +274,10 @@ level = "poolgate=debug,info"
                 &["keepalive.timeout_secs"],
             ),
             ("[log]\nlevel = \"[[[\"\n", &["log.level"]),
+            (
+                "ice_local_addresses = [\"eth0\"]\n",
+                &["line 1", "ice_local_addresses", "IP address"],
+            ),
             ("server = 3\n", &["line 1", "server"]),
             ("[admin]\nlisten = \"127.0.0.1\"\n", &["line 2", "listen"]),
             ("[admin]\ntokn = \"x\"\n", &["line 2", "tokn"]),
