@@ -328,6 +328,10 @@ fn every_shipped_config_passes_check_config() {
     // The plugins the example bridges use are built by other crates (or not yet): an empty
     // folder makes the check the same on every machine.
     let empty = temp_dir("no-plugins");
+    let built = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("release");
     let mut plugins_used = std::collections::BTreeSet::new();
     for config in &configs {
         let parsed = poolgate::Config::load(config).unwrap();
@@ -351,6 +355,15 @@ fn every_shipped_config_passes_check_config() {
             assert!(line.contains(&want), "{name}: {line:?} lacks {want:?}");
             plugins_used.insert(bridge.plugin.clone());
         }
+        // Against the plugins this workspace builds (`make test` builds them first), every
+        // example bridge's config is one its plugin accepts.
+        let (ok, stdout, stderr) =
+            check(&["--plugin-dir".as_ref(), built.as_ref(), config.as_ref()]);
+        assert!(
+            ok && stdout.contains("OK"),
+            "{name} against the built plugins in {} (run `make build` first): {stderr}",
+            built.display()
+        );
         // A config that needs no plugin folder passes as it is.
         if parsed.bridge.is_empty() && parsed.plugins.dir.is_none() {
             let (ok, stdout, stderr) = check(&[config.as_ref()]);
