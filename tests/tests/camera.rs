@@ -7,12 +7,12 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context};
+use anyhow::{ensure, Context};
 use libtest_mimic::Trial;
 use poolgate::bridge::BridgeStatus;
-use poolgate::{Config, Gateway};
-use poolgate_tests::browser::{harness_web_root, Browser};
-use poolgate_tests::plugins::PluginDir;
+use poolgate::Gateway;
+use poolgate_tests::browser::Browser;
+use poolgate_tests::plugins::{self, PluginDir};
 use poolgate_tests::rtsp_server::{RtspServer, H264_HIGH_PCMU, H264_PCMU, MJPEG_AAC};
 use poolgate_tests::scenario::{decoded_stream, run, run_trials, CONNECT_LIMIT};
 use serde_json::Value;
@@ -52,13 +52,7 @@ fn main() {
 /// A gateway serving the test page, with the camera plugin loaded and `bridges` declared.
 async fn start_gateway(dir: &PluginDir, bridges: &str) -> anyhow::Result<Gateway> {
     dir.add_built(CAMERA)?;
-    let config = Config::parse(&format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nweb_root = {:?}\n[plugins]\ndir = {:?}\n{bridges}",
-        harness_web_root()?.display().to_string(),
-        dir.path().display().to_string(),
-    ))
-    .map_err(anyhow::Error::msg)?;
-    Gateway::start(&config).await
+    plugins::start_gateway(dir, "", bridges).await
 }
 
 /// A `[[bridge]]` of the camera plugin in pool `cam`; `config` is the inline table's inside.
@@ -70,23 +64,13 @@ fn camera_bridge(name: &str, config: &str) -> String {
     )
 }
 
-/// Waits until bridge `name`'s status satisfies `done`; the error shows the last status.
+/// Waits until bridge `name`'s status satisfies `done`, within [`STATUS_LIMIT`].
 async fn wait_bridge(
     gateway: &Gateway,
     name: &str,
     done: impl Fn(&BridgeStatus) -> bool,
 ) -> anyhow::Result<BridgeStatus> {
-    let deadline = tokio::time::Instant::now() + STATUS_LIMIT;
-    loop {
-        let status = gateway.bridges().get(name)?;
-        if done(&status) {
-            return Ok(status);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            bail!("bridge {name} still {status:#?} after {STATUS_LIMIT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    plugins::wait_bridge(gateway, name, STATUS_LIMIT, done).await
 }
 
 fn metric(status: &BridgeStatus, key: &str) -> Option<f64> {

@@ -12,10 +12,10 @@ use anyhow::{bail, ensure, Context};
 use futures_util::{SinkExt, StreamExt};
 use libtest_mimic::Trial;
 use poolgate::bridge::BridgeStatus;
-use poolgate::{Config, Gateway};
-use poolgate_tests::browser::{harness_web_root, repo_root, Browser};
+use poolgate::Gateway;
+use poolgate_tests::browser::{repo_root, Browser};
 use poolgate_tests::mqtt::{free_port, mosquitto_pub, Mosquitto, Received, Subscriber};
-use poolgate_tests::plugins::PluginDir;
+use poolgate_tests::plugins::{self, wait_bridge, PluginDir};
 use poolgate_tests::scenario::{run, run_trials};
 use serde_json::{json, Value};
 
@@ -49,34 +49,7 @@ fn main() {
 /// which the bridges inherit (none lists its own): without it libnice offers no loopback
 /// candidate and no page could connect, so every trial here with a page also proves that.
 async fn start_gateway(dir: &PluginDir, bridges: &str) -> anyhow::Result<Gateway> {
-    let config = Config::parse(&format!(
-        "ice_local_addresses = [\"127.0.0.1\"]\n[server]\nlisten = \"127.0.0.1:0\"\n\
-         web_root = {:?}\n[plugins]\ndir = {:?}\n{bridges}",
-        harness_web_root()?.display().to_string(),
-        dir.path().display().to_string(),
-    ))
-    .map_err(anyhow::Error::msg)?;
-    Gateway::start(&config).await
-}
-
-/// Waits until bridge `name`'s status satisfies `done`; the error shows the last status.
-async fn wait_bridge(
-    gateway: &Gateway,
-    name: &str,
-    limit: Duration,
-    done: impl Fn(&BridgeStatus) -> bool,
-) -> anyhow::Result<BridgeStatus> {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let status = gateway.bridges().get(name)?;
-        if done(&status) {
-            return Ok(status);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            bail!("bridge {name} still {status:#?} after {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    plugins::start_gateway(dir, "ice_local_addresses = [\"127.0.0.1\"]\n", bridges).await
 }
 
 fn connected(s: &BridgeStatus) -> bool {

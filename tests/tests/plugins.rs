@@ -15,8 +15,8 @@ use poolgate::bridge::{BridgeError, BridgeSpec, BridgeStatus};
 use poolgate::signalling::server::Delivery;
 use poolgate::signalling::ServerMessage;
 use poolgate::{Config, Gateway};
-use poolgate_tests::browser::{harness_web_root, repo_root, Browser};
-use poolgate_tests::plugins::PluginDir;
+use poolgate_tests::browser::{repo_root, Browser};
+use poolgate_tests::plugins::{self, wait_bridge, PluginDir};
 use poolgate_tests::scenario::{run, run_trials};
 use serde_json::{json, Value};
 
@@ -55,33 +55,7 @@ fn main() {
 /// A gateway serving the browser-test page, with `dir` as its plugin folder and `bridges` (TOML
 /// `[[bridge]]` entries) declared.
 async fn start_gateway(dir: &PluginDir, bridges: &str) -> anyhow::Result<Gateway> {
-    let config = Config::parse(&format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nweb_root = {:?}\n[plugins]\ndir = {:?}\n{bridges}",
-        harness_web_root()?.display().to_string(),
-        dir.path().display().to_string(),
-    ))
-    .map_err(anyhow::Error::msg)?;
-    Gateway::start(&config).await
-}
-
-/// Waits until bridge `name`'s status satisfies `done`; the error shows the last status.
-async fn wait_bridge(
-    gateway: &Gateway,
-    name: &str,
-    limit: Duration,
-    done: impl Fn(&BridgeStatus) -> bool,
-) -> anyhow::Result<BridgeStatus> {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let status = gateway.bridges().get(name)?;
-        if done(&status) {
-            return Ok(status);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            bail!("bridge {name} still {status:#?} after {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    plugins::start_gateway(dir, "", bridges).await
 }
 
 fn failed_with(status: &BridgeStatus, needles: &[&str]) -> bool {

@@ -11,9 +11,9 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context};
 use libtest_mimic::Trial;
 use poolgate::bridge::BridgeStatus;
-use poolgate::{Config, Gateway};
-use poolgate_tests::browser::{harness_web_root, repo_root, Browser};
-use poolgate_tests::plugins::PluginDir;
+use poolgate::Gateway;
+use poolgate_tests::browser::{repo_root, Browser};
+use poolgate_tests::plugins::{self, PluginDir};
 use poolgate_tests::recordings::{discover, recordings, segment_count, session};
 use poolgate_tests::scenario::{run, run_trials};
 use serde_json::Value;
@@ -80,36 +80,17 @@ fn recorder_bridge(name: &str, pool: &str, dir: &Path) -> String {
     )
 }
 
-fn gateway_config(plugins: &Path, bridges: &str, listen: &str) -> anyhow::Result<String> {
-    Ok(format!(
-        "[server]\nlisten = {listen:?}\nweb_root = {:?}\n[plugins]\ndir = {:?}\n{bridges}",
-        harness_web_root()?.display().to_string(),
-        plugins.display().to_string(),
-    ))
+async fn start_gateway(dir: &PluginDir, bridges: &str) -> anyhow::Result<Gateway> {
+    plugins::start_gateway(dir, "", bridges).await
 }
 
-async fn start_gateway(plugins: &PluginDir, bridges: &str) -> anyhow::Result<Gateway> {
-    let config = Config::parse(&gateway_config(plugins.path(), bridges, "127.0.0.1:0")?)
-        .map_err(anyhow::Error::msg)?;
-    Gateway::start(&config).await
-}
-
+/// Waits until bridge `name`'s status satisfies `done`, within [`STATUS_LIMIT`].
 async fn wait_bridge(
     gateway: &Gateway,
     name: &str,
     done: impl Fn(&BridgeStatus) -> bool,
 ) -> anyhow::Result<BridgeStatus> {
-    let deadline = tokio::time::Instant::now() + STATUS_LIMIT;
-    loop {
-        let status = gateway.bridges().get(name)?;
-        if done(&status) {
-            return Ok(status);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            bail!("bridge {name} still {status:#?} after {STATUS_LIMIT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    plugins::wait_bridge(gateway, name, STATUS_LIMIT, done).await
 }
 
 fn live(s: &BridgeStatus) -> bool {
@@ -412,7 +393,12 @@ async fn kill9_scenario() -> anyhow::Result<()> {
     let rec = out.0.join("rec");
     std::fs::write(
         &config,
-        gateway_config(plugins.path(), &recorder_bridge("rec", "k9", &rec), &listen)?,
+        plugins::gateway_config(
+            plugins.path(),
+            "",
+            &listen,
+            &recorder_bridge("rec", "k9", &rec),
+        )?,
     )?;
     let exe = repo_root().join("target/release/poolgate");
     ensure!(
