@@ -35,14 +35,9 @@ fn main() {
             Trial::test("endpoint_glare_with_a_browser_endpoint_impolite", || {
                 run(browser_glare(Politeness::EndpointImpolite))
             }),
-            // Known failure, kept visible as ignored (run it with --ignored). Every round now
-            // converges (measured: 50 of 50, 0 stuck, 0 failed, 12 rebuilds), but after a few
-            // rebuilds in quick succession a fresh webrtcbin's connection with Chromium stays
-            // `connecting`, and the page stops receiving the endpoint's video. Tracked in issue 3.
             Trial::test("endpoint_glare_with_a_browser_endpoint_polite", || {
                 run(browser_glare(Politeness::EndpointPolite))
-            })
-            .with_ignored_flag(true),
+            }),
             Trial::test("endpoint_glare_between_two_endpoints", || {
                 run(endpoint_glare())
             }),
@@ -186,12 +181,17 @@ async fn browser_glare(politeness: Politeness) -> anyhow::Result<()> {
     {
         // What the page receives and what the endpoint sends tell where the video stopped.
         let inbound = b.eval("v", "harness.inbound()").await.unwrap_or_default();
+        let transports = b
+            .eval("v", "harness.transports()")
+            .await
+            .unwrap_or_default();
         let sent_after = stats_for(&handle, browser).await?.bytes_sent;
         anyhow::bail!(
             "the endpoint's video stopped after the collisions: {e:#}; the page receives {}; \
-             the endpoint sent {} bytes to it meanwhile",
+             the endpoint sent {} bytes to it meanwhile; the page's transport: {}",
             inbound[endpoint_id.as_str()],
-            sent_after.saturating_sub(sent_before)
+            sent_after.saturating_sub(sent_before),
+            transports[endpoint_id.as_str()]
         );
     }
     let received = stats_for(&handle, browser).await?.bytes_received;

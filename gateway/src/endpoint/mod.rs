@@ -17,6 +17,7 @@
 //!   rejoining after a lost connection, events for its consumer.
 
 mod bus;
+mod certificate;
 pub mod datachannel;
 pub mod media;
 pub mod member;

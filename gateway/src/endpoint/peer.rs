@@ -3,6 +3,7 @@
 //! machine's actions and reports webrtcbin's callbacks back as events; every decision is the
 //! machine's.
 
+use anyhow::Context;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_sdp as gst_sdp;
@@ -74,6 +75,8 @@ struct Branch {
     received: Arc<Mutex<Option<Vec<Received>>>>,
     /// The transceivers our published media goes out on.
     sending: Vec<gst_webrtc::WebRTCRTPTransceiver>,
+    /// The `a=fingerprint:` value of this webrtcbin's own certificate.
+    fingerprint: String,
 }
 
 /// One published source's way into this peer's webrtcbin.
@@ -304,19 +307,27 @@ impl PeerConnection {
                         .field("ice-restart", true)
                         .build()
                 });
-                let promise =
-                    self.promise(generation, |reply| match description_in(reply, "offer") {
-                        Ok(sdp) => Event::OfferCreated { sdp },
+                let fingerprint = branch.fingerprint.clone();
+                let promise = self.promise(generation, move |reply| {
+                    match description_in(reply, "offer") {
+                        Ok(sdp) => Event::OfferCreated {
+                            sdp: super::sdp::with_fingerprint(&sdp, &fingerprint),
+                        },
                         Err(error) => Event::OfferFailed { error },
-                    });
+                    }
+                });
                 webrtcbin.emit_by_name::<()>("create-offer", &[&options, &promise]);
             }
             Action::CreateAnswer => {
-                let promise =
-                    self.promise(generation, |reply| match description_in(reply, "answer") {
-                        Ok(sdp) => Event::AnswerCreated { sdp },
+                let fingerprint = branch.fingerprint.clone();
+                let promise = self.promise(generation, move |reply| {
+                    match description_in(reply, "answer") {
+                        Ok(sdp) => Event::AnswerCreated {
+                            sdp: super::sdp::with_fingerprint(&sdp, &fingerprint),
+                        },
                         Err(error) => Event::AnswerFailed { error },
-                    });
+                    }
+                });
                 webrtcbin.emit_by_name::<()>("create-answer", &[&None::<gst::Structure>, &promise]);
             }
             Action::SetLocalDescription(desc) => match to_gst(&desc) {
@@ -445,6 +456,7 @@ impl PeerConnection {
                 }
             }
         }
+        let fingerprint = give_own_certificate(&webrtcbin)?;
         self.pipeline.add(&webrtcbin)?;
         let mut queues = Vec::new();
         let mut sending = Vec::new();
@@ -568,6 +580,7 @@ impl PeerConnection {
             channels,
             received,
             sending,
+            fingerprint,
         });
         Ok(())
     }
@@ -836,4 +849,25 @@ fn error_in(reply: Result<Option<&gst::StructureRef>, gst::PromiseError>) -> Opt
         Ok(None) => None,
         Err(e) => Some(format!("webrtcbin promise failed: {e:?}")),
     }
+}
+
+/// Gives `webrtcbin`'s DTLS transport a certificate of its own (see [`super::certificate`])
+/// and returns its fingerprint, which the descriptions webrtcbin creates must carry. webrtcbin
+/// makes its transport's DTLS elements while negotiating; the decoder holds the certificate
+/// and is added to the bin before anything starts, so setting it there replaces the
+/// process-wide default before the encoder takes the connection.
+fn give_own_certificate(webrtcbin: &gst::Element) -> anyhow::Result<String> {
+    let certificate =
+        super::certificate::Certificate::fresh().context("cannot make a DTLS certificate")?;
+    let pem = certificate.pem;
+    let bin = webrtcbin
+        .downcast_ref::<gst::Bin>()
+        .context("webrtcbin is not a bin")?;
+    bin.connect_deep_element_added(move |_, _, element| {
+        let is_decoder = element.factory().is_some_and(|f| f.name() == "dtlssrtpdec");
+        if is_decoder {
+            element.set_property("pem", &pem);
+        }
+    });
+    Ok(certificate.fingerprint)
 }

@@ -160,6 +160,23 @@ pub fn fingerprint(sdp: &str) -> Option<&str> {
     attribute_values(sdp, "fingerprint").next()
 }
 
+/// `sdp` with the value of every `a=fingerprint:` line replaced by `fingerprint` (hash name
+/// and value, as in the attribute). Every other byte is kept.
+pub fn with_fingerprint(sdp: &str, fingerprint: &str) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        if body.starts_with("a=fingerprint:") {
+            out.push_str("a=fingerprint:");
+            out.push_str(fingerprint);
+            out.push_str(&line[body.len()..]);
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
 /// The first `a=setup:` value. Every section of one description carries the same one.
 pub fn dtls_setup(sdp: &str) -> Option<DtlsSetup> {
     attribute_values(sdp, "setup")
@@ -354,6 +371,18 @@ mod tests {
             with_dtls_setup("a=setup:active", DtlsSetup::Passive),
             "a=setup:passive"
         );
+    }
+
+    #[test]
+    fn rewriting_the_fingerprint_changes_every_fingerprint_line_and_nothing_else() {
+        let sdp = format!("{OFFER}a=fingerprint:sha-256 CC:DD\r\n");
+        let out = with_fingerprint(&sdp, "sha-256 01:02");
+        let expected = sdp
+            .replace("sha-256 AA:BB", "sha-256 01:02")
+            .replace("sha-256 CC:DD", "sha-256 01:02");
+        assert_eq!(out, expected);
+        assert_eq!(fingerprint(&out), Some("sha-256 01:02"));
+        assert_eq!(with_fingerprint("v=0\na=mid:0", "x"), "v=0\na=mid:0");
     }
 
     #[test]

@@ -323,6 +323,31 @@ async function dtlsRoles() {
   return out;
 }
 
+// Per peer, the ICE and DTLS picture: transport states, the candidate pairs and the remote
+// candidates, to tell where a connection that does not come up is stuck.
+async function transports() {
+  const out = {};
+  for (const conn of pool ? pool.connections : []) {
+    const pc = raw.get(conn.id);
+    if (!pc) continue;
+    const stats = await pc.getStats();
+    const entry = { connectionState: pc.connectionState, ice: pc.iceConnectionState, transports: [], pairs: [], remote: [] };
+    stats.forEach((s) => {
+      if (s.type === 'transport') {
+        entry.transports.push({ ice: s.iceState, dtls: s.dtlsState, role: s.dtlsRole, pair: s.selectedCandidatePairId || null });
+      } else if (s.type === 'candidate-pair') {
+        entry.pairs.push({ id: s.id, state: s.state, nominated: s.nominated, sent: s.requestsSent, got: s.responsesReceived, rin: s.requestsReceived });
+      } else if (s.type === 'remote-candidate') {
+        entry.remote.push(`${s.address}:${s.port}/${s.protocol}`);
+      }
+    });
+    const remote = pc.currentRemoteDescription ? pc.currentRemoteDescription.sdp : '';
+    entry.remoteUfrag = (remote.match(/a=ice-ufrag:(\S+)/) || [])[1] || null;
+    out[conn.id] = entry;
+  }
+  return out;
+}
+
 // The page's audio transceiver toward a peer (the fake microphone's, with media: true).
 function audioTransceiver(peerId) {
   const pc = raw.get(peerId);
@@ -423,4 +448,4 @@ window.addEventListener('unhandledrejection', (evt) => {
 });
 window.addEventListener('error', (evt) => errors.push(`uncaught: ${evt.message}`));
 
-window.harness = { join, state, framesDecoded, inbound, dtlsRoles, openChannel, toggleAudioAt, toggleSettled, ping, sendBinary, binaryReceived: () => binaryReceived.slice(), leave, trace: () => trace.slice(), pool: null };
+window.harness = { join, state, framesDecoded, inbound, transports, dtlsRoles, openChannel, toggleAudioAt, toggleSettled, ping, sendBinary, binaryReceived: () => binaryReceived.slice(), leave, trace: () => trace.slice(), pool: null };
