@@ -175,4 +175,42 @@ mod tests {
         assert!(!dir.join(".index.json.tmp").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn composite_fields_are_additions() {
+        // A per-peer index reads and writes as before: no `composite`, no `joined`.
+        let old = r#"{"pool": "p", "session": "s", "status": "stopped",
+            "started": {"at": "x", "unix_ms": 1}, "stopped": null,
+            "peers": {"a": {"description": null, "folder": "a", "left": null, "recordings": []}}}"#;
+        let index: Index = serde_json::from_str(old).unwrap();
+        assert_eq!(index.composite, None);
+        let text = serde_json::to_string(&index).unwrap();
+        assert!(
+            !text.contains("composite") && !text.contains("joined"),
+            "{text}"
+        );
+        // A composite index round-trips.
+        let mut index = Index::new("p", "s", 1);
+        index.composite = Some(CompositeEntry {
+            container: "webm".into(),
+            video_codec: "VP8".into(),
+            width: 640,
+            height: 360,
+            framerate: 15,
+            status: "recording".into(),
+            started: Instant::from_ms(1),
+            stopped: None,
+            segments: Vec::new(),
+            tracks: vec![CompositeTrack {
+                peer: "a".into(),
+                id: "a/src_0".into(),
+                kind: "video".into(),
+                codec: "VP8".into(),
+                added: Instant::from_ms(2),
+                removed: Some(Instant::from_ms(3)),
+            }],
+        });
+        let back: Index = serde_json::from_str(&serde_json::to_string(&index).unwrap()).unwrap();
+        assert_eq!(back, index);
+    }
 }
