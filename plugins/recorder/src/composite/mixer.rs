@@ -520,3 +520,91 @@ fn drop_until_keyframe(pad: &gst::Pad) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recbin::Notice;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Waits (bounded) for a notice that satisfies `want`; fails on a failure notice.
+    fn wait_for(rx: &mpsc::Receiver<Notice>, want: impl Fn(&Notice) -> bool) -> Vec<Notice> {
+        let mut seen = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(n) = rx.recv_timeout(Duration::from_millis(100)) {
+                assert!(!matches!(n, Notice::Failed(_)), "{n:?} after {seen:?}");
+                let done = want(&n);
+                seen.push(n);
+                if done {
+                    return seen;
+                }
+            }
+        }
+        panic!("no such notice in 20 s: {seen:?}");
+    }
+
+    /// Encoded live tracks into the mixer (H.264 in Matroska), one removed mid-way, then the
+    /// end: every segment is reported, the end comes, nothing fails.
+    #[test]
+    fn tracks_come_and_go_and_the_recording_ends() {
+        gst::init().unwrap();
+        let pipeline = gst::parse::launch(
+            "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=15/1 \
+             ! vp8enc deadline=1 ! tee name=v allow-not-linked=true \
+             videotestsrc is-live=true pattern=ball ! video/x-raw,width=160,height=160,framerate=10/1 \
+             ! vp8enc deadline=1 ! tee name=w allow-not-linked=true \
+             audiotestsrc is-live=true ! opusenc ! tee name=a allow-not-linked=true",
+        )
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let tee = |n: &str| pipeline.by_name(n).unwrap();
+        let dir = std::env::temp_dir().join(format!("recorder-mixer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let notify = Box::new(move |n: Notice| {
+            let _ = tx.lock().unwrap().send(n);
+        });
+        let templates = Templates {
+            video_input: VIDEO_INPUT_TEMPLATE.into(),
+            audio_input: AUDIO_INPUT_TEMPLATE.into(),
+            video_encoder: H264_ENCODER_TEMPLATE.into(),
+            audio_encoder: AUDIO_ENCODER_TEMPLATE.into(),
+        };
+        let format = Format {
+            width: 320,
+            height: 180,
+            framerate: 15,
+            container: Container::Mkv,
+        };
+        let output = Output {
+            folder: &dir,
+            pattern: "01-%05d.mkv",
+            segment_ns: 1_000_000_000,
+            segment_bytes: 0,
+        };
+        let bin = pipeline.clone().upcast::<gst::Bin>();
+        let mut mixer = Mixer::start(&bin, format, templates, &output, notify).unwrap();
+        mixer.add("v", "video", "VP8", &tee("v")).unwrap();
+        mixer.add("w", "video", "VP8", &tee("w")).unwrap();
+        mixer.add("a", "audio", "OPUS", &tee("a")).unwrap();
+        assert!(mixer.add("x", "video", "AV1", &tee("v")).is_err());
+        wait_for(&rx, |n| matches!(n, Notice::SegmentClosed { .. }));
+        assert_eq!(mixer.layout.lock().unwrap().tiles.len(), 2);
+        mixer.remove("v").unwrap().dispose(&mixer.bin);
+        assert!(mixer.remove("v").is_none());
+        assert_eq!(mixer.layout.lock().unwrap().tiles.len(), 1);
+        wait_for(&rx, |n| matches!(n, Notice::SegmentClosed { .. }));
+        mixer.finish();
+        wait_for(&rx, |n| matches!(n, Notice::Finished));
+        mixer.remove_from_pipeline();
+        pipeline.set_state(gst::State::Null).unwrap();
+        let files = std::fs::read_dir(&dir).unwrap().count();
+        assert!(files >= 3, "{files} segment files");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
