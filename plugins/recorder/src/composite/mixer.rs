@@ -374,23 +374,38 @@ impl Mixer {
             undo(&self.bin, &branch);
             return Err(e);
         }
-        let inner = branch
-            .static_pad("sink")
-            .ok_or("the input pipeline has no sink pad")?;
-        let ghost = gst::GhostPad::builder_with_target(&inner)
-            .map_err(|e| e.to_string())?
-            .name(format!("sink-{n}"))
-            .build();
-        let _ = ghost.set_active(true);
-        self.bin.add_pad(&ghost).map_err(|e| e.to_string())?;
-        if video {
-            drop_until_keyframe(ghost.upcast_ref());
-            self.watch_size(&mixer_pad);
-        }
-        if let Err(e) = branch.sync_state_with_parent() {
-            return Err(format!("starting the input of {id}: {e}"));
-        }
-        let input = Input::attach(tee, ghost.upcast_ref(), video)?;
+        let attached = (|| {
+            let inner = branch
+                .static_pad("sink")
+                .ok_or("the input pipeline has no sink pad")?;
+            let ghost = gst::GhostPad::builder_with_target(&inner)
+                .map_err(|e| e.to_string())?
+                .name(format!("sink-{n}"))
+                .build();
+            let _ = ghost.set_active(true);
+            self.bin.add_pad(&ghost).map_err(|e| e.to_string())?;
+            if video {
+                drop_until_keyframe(ghost.upcast_ref());
+                self.watch_size(&mixer_pad);
+            }
+            branch
+                .sync_state_with_parent()
+                .map_err(|e| format!("starting the input of {id}: {e}"))?;
+            let input = Input::attach(tee, ghost.upcast_ref(), video)?;
+            Ok::<_, String>((ghost, input))
+        })();
+        let (ghost, input) = match attached {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = branch.set_state(gst::State::Null);
+                mixer.release_request_pad(&mixer_pad);
+                undo(&self.bin, &branch);
+                if let Some(ghost) = self.bin.static_pad(&format!("sink-{n}")) {
+                    let _ = self.bin.remove_pad(&ghost);
+                }
+                return Err(e);
+            }
+        };
         if video {
             let mut layout = self.layout.lock().unwrap_or_else(|p| p.into_inner());
             layout.tiles.push(Tile {
