@@ -622,4 +622,57 @@ mod tests {
         assert!(files >= 3, "{files} segment files");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// The folder turns unwritable: the next segment cannot be opened, and the mixer reports a
+    /// write failure (which stops this recording only).
+    #[test]
+    fn a_write_error_is_reported() {
+        gst::init().unwrap();
+        let pipeline = gst::Pipeline::new();
+        let dir = std::env::temp_dir().join(format!("recorder-mixer-we-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let notify = Box::new(move |n: Notice| {
+            let _ = tx.lock().unwrap().send(n);
+        });
+        let templates = Templates {
+            video_input: VIDEO_INPUT_TEMPLATE.into(),
+            audio_input: AUDIO_INPUT_TEMPLATE.into(),
+            video_encoder: VP8_ENCODER_TEMPLATE.into(),
+            audio_encoder: AUDIO_ENCODER_TEMPLATE.into(),
+        };
+        let format = Format {
+            width: 160,
+            height: 90,
+            framerate: 10,
+            container: Container::Webm,
+        };
+        let output = Output {
+            folder: &dir,
+            pattern: "01-%05d.webm",
+            segment_ns: 1_000_000_000,
+            segment_bytes: 0,
+        };
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let bin = pipeline.clone().upcast::<gst::Bin>();
+        let mixer = Mixer::start(&bin, format, templates, &output, notify).unwrap();
+        // An empty room records too (black and silence).
+        wait_for(&rx, |n| matches!(n, Notice::SegmentClosed { .. }));
+        std::fs::rename(&dir, dir.with_extension("moved")).unwrap();
+        std::fs::write(&dir, "not a folder").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let failure = loop {
+            assert!(std::time::Instant::now() < deadline, "no failure in 20 s");
+            if let Ok(Notice::Failed(f)) = rx.recv_timeout(Duration::from_millis(100)) {
+                break f;
+            }
+        };
+        assert!(failure.write, "{failure:?}");
+        assert!(mixer.input_at(&failure.source).is_none(), "{failure:?}");
+        mixer.remove_from_pipeline();
+        pipeline.set_state(gst::State::Null).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        std::fs::remove_dir_all(dir.with_extension("moved")).unwrap();
+    }
 }
