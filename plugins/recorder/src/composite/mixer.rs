@@ -508,8 +508,11 @@ impl Branch {
     /// Stops the branch and releases its mixer pad. Not from a streaming thread, nor under a
     /// lock a streaming thread takes: stopping waits for the branch's threads.
     pub fn dispose(self, composite: &RecordingBin) {
-        let _ = self.bin.set_state(gst::State::Null);
+        // The mixer pad first: releasing it flushes it, which wakes a branch thread waiting in
+        // the mixer for room (a mixer that lags under load), so stopping the branch never waits
+        // for the mixer.
         self.mixer.release_request_pad(&self.mixer_pad);
+        let _ = self.bin.set_state(gst::State::Null);
         let _ = composite.remove(&self.bin);
         let _ = self.ghost.set_active(false);
         let _ = composite.remove_pad(&self.ghost);
