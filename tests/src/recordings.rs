@@ -14,6 +14,9 @@ pub struct Discovered {
     /// The streams' codecs as the tool names them: `VP8`, `Opus`, `H.264 (High Profile)`, ...
     pub video: Vec<String>,
     pub audio: Vec<String>,
+    /// The first video stream's picture size (0 x 0 without video).
+    pub width: u32,
+    pub height: u32,
 }
 
 impl Discovered {
@@ -44,6 +47,14 @@ pub fn discover(file: &Path) -> anyhow::Result<Discovered> {
         if let Some(d) = line.strip_prefix("Duration: ") {
             found.duration_s =
                 parse_duration(d).with_context(|| format!("{}: duration {d:?}", file.display()))?;
+        } else if let Some(w) = line.strip_prefix("Width: ") {
+            if found.width == 0 {
+                found.width = w.parse().unwrap_or(0);
+            }
+        } else if let Some(h) = line.strip_prefix("Height: ") {
+            if found.height == 0 {
+                found.height = h.parse().unwrap_or(0);
+            }
         } else if let Some((kind, codec)) = stream_line(line) {
             if kind == "video" {
                 found.video.push(codec.to_string());
@@ -132,6 +143,7 @@ mod tests {
             duration_s: 1.0,
             video: vec!["H.264 (High Profile)".into()],
             audio: vec!["Opus".into()],
+            ..Default::default()
         };
         assert!(d.has("H264") && d.has("OPUS") && !d.has("VP8"));
         assert_eq!(stream_line("container #0: video/webm"), None);

@@ -43,6 +43,7 @@ fn main() {
             Trial::test("endpoint_recorder_write_error_stops_one_recording", || {
                 run(write_error_scenario())
             }),
+            Trial::test("endpoint_recorder_composite", || run(composite_scenario())),
         ]
     })
 }
@@ -567,6 +568,149 @@ async fn write_error_scenario() -> anyhow::Result<()> {
         .with_context(|| format!("{index:#}"))?;
     check_recording(&dir, r, &["VP8", "OPUS"])?;
     ensure!(failed.restarts == 0, "{failed:#?}");
+    b.quit().await?;
+    gateway.stop().await;
+    Ok(())
+}
+
+/// The composite picture of [`composite_scenario`]: small, to spare the 2-core CI machine.
+const COMPOSITE_WIDTH: u32 = 640;
+const COMPOSITE_HEIGHT: u32 = 360;
+
+/// The tracks of a composite index, each as (peer, kind, removed at in Unix ms).
+fn composite_tracks(index: &Value) -> Vec<(String, String, Option<u64>)> {
+    index["composite"]["tracks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                t["peer"].as_str().unwrap_or("").to_string(),
+                t["kind"].as_str().unwrap_or("").to_string(),
+                t["removed"]["unix_ms"].as_u64(),
+            )
+        })
+        .collect()
+}
+
+/// Whether `peer`'s audio and video are in the composite now.
+fn in_composite(index: &Value, peer: &str) -> bool {
+    let t = composite_tracks(index);
+    ["audio", "video"].iter().all(|k| {
+        t.iter()
+            .any(|(p, kind, gone)| p == peer && kind == k && gone.is_none())
+    })
+}
+
+/// A composite recorder; two pages in the pool, one leaves half-way: one set of segments, each
+/// playing with one VP8 video of the configured size and one Opus audio, lasting together as
+/// long as the composite ran; the index says who was in it when.
+async fn composite_scenario() -> anyhow::Result<()> {
+    let plugins = PluginDir::new("recorder-composite")?;
+    plugins.add_built(RECORDER)?;
+    let out = TempDir::new("composite")?;
+    let bridge = format!(
+        "[[bridge]]\nname = \"rec\"\nplugin = \"recorder\"\npool = \"mix\"\n\
+         ice_local_addresses = [\"127.0.0.1\"]\n\
+         config = {{ directory = {:?}, segment_seconds = {SEGMENT_SECONDS}, composite = true, \
+         width = {COMPOSITE_WIDTH}, height = {COMPOSITE_HEIGHT}, framerate = 15 }}\n",
+        out.0.display().to_string()
+    );
+    let gateway = start_gateway(&plugins, &bridge).await?;
+    wait_bridge(&gateway, "rec", live).await?;
+    let url = format!("http://{}/harness.html", gateway.addr());
+    let mut b = Browser::launch().await?;
+    let stayer = join(&mut b, "a", &url, "mix").await?;
+    let leaver = join(&mut b, "b", &url, "mix").await?;
+    wait_index(&out.0, "mix", "both pages in the composite", |i| {
+        in_composite(i, &stayer) && in_composite(i, &leaver)
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let left_at = now_ms();
+    b.eval("b", "harness.leave()").await?;
+    b.close("b").await?;
+    wait_index(&out.0, "mix", "the leaver out of the composite", |i| {
+        composite_tracks(i)
+            .iter()
+            .filter(|(p, _, _)| p == &leaver)
+            .all(|(_, _, gone)| gone.is_some())
+            && in_composite(i, &stayer)
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    gateway.bridges().delete("rec").await?;
+
+    let (dir, index) = session(&out.0, "mix")?;
+    let c = &index["composite"];
+    ensure!(
+        index["status"] == "stopped"
+            && c["status"] == "finished"
+            && c["container"] == "webm"
+            && c["video_codec"] == "VP8"
+            && c["width"] == COMPOSITE_WIDTH
+            && c["height"] == COMPOSITE_HEIGHT,
+        "{index:#}"
+    );
+    // Who was there when: the leaver's tracks end when it left, the stayer's at the stop.
+    for (peer, kind, gone) in composite_tracks(&index) {
+        let gone = gone.with_context(|| format!("{peer} {kind} never removed: {index:#}"))?;
+        if peer == leaver {
+            ensure!(
+                gone >= left_at && gone <= left_at + 10_000,
+                "left at {left_at}: {index:#}"
+            );
+        } else {
+            ensure!(peer == stayer && gone > left_at, "{index:#}");
+        }
+    }
+    ensure!(
+        index["peers"][&leaver]["left"]["unix_ms"]
+            .as_u64()
+            .is_some()
+            && index["peers"][&stayer]["joined"]["unix_ms"]
+                .as_u64()
+                .is_some(),
+        "{index:#}"
+    );
+    // One set of segments, each plays on its own.
+    let segments = c["segments"].as_array().context("no segments")?;
+    ensure!(segments.len() >= 2, "{c:#}");
+    let mut total = 0.0;
+    for segment in segments {
+        let file = dir.join(segment["file"].as_str().context("segment without file")?);
+        let found = discover(&file)?;
+        ensure!(
+            found.duration_s > 0.0
+                && found.video == ["VP8"]
+                && found.audio == ["Opus"]
+                && (found.width, found.height) == (COMPOSITE_WIDTH, COMPOSITE_HEIGHT),
+            "{}: {found:?}",
+            file.display()
+        );
+        total += found.duration_s;
+    }
+    let ran = (c["stopped"]["unix_ms"].as_u64().context("not stopped")?
+        - c["started"]["unix_ms"].as_u64().context("no start")?) as f64
+        / 1000.0;
+    ensure!(
+        (total - ran).abs() <= 1.0,
+        "segments last {total:.2} s, the composite ran {ran:.2} s: {c:#}"
+    );
+    let listed: Vec<&str> = segments.iter().filter_map(|s| s["file"].as_str()).collect();
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir.join("composite"))? {
+        let path = e?.path();
+        files.push(path.strip_prefix(&dir)?.to_string_lossy().to_string());
+    }
+    ensure!(
+        files.iter().all(|f| listed.contains(&f.as_str())) && files.len() == listed.len(),
+        "files {files:?}, listed {listed:?}"
+    );
+    eprintln!(
+        "composite: {} segments, {total:.2} s of media for {ran:.2} s of wall clock",
+        segments.len()
+    );
     b.quit().await?;
     gateway.stop().await;
     Ok(())

@@ -64,6 +64,25 @@ fn default_segment_seconds() -> u64 {
     10
 }
 
+/// The codec a composite recording's video is encoded with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoCodec {
+    #[default]
+    Vp8,
+    H264,
+}
+
+impl VideoCodec {
+    /// Its RTP encoding name, as [`Container::holds`] takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            VideoCodec::Vp8 => "VP8",
+            VideoCodec::H264 => "H264",
+        }
+    }
+}
+
 /// The recorder bridge's `config` table (README, "Recorder bridge").
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,15 +101,35 @@ pub struct Config {
     /// A new segment also starts when one reaches this size.
     #[serde(default)]
     pub segment_bytes: Option<u64>,
-    /// One composite file for the whole pool instead of one per peer (not implemented yet).
+    /// One composite file set for the whole pool (a grid of every video, a mix of every
+    /// audio) instead of one per peer.
     #[serde(default)]
     pub composite: bool,
-    /// Composite video width (composite mode only).
+    /// Composite video width (composite mode only; default 1280).
     #[serde(default)]
     pub width: Option<u32>,
-    /// Composite video height (composite mode only).
+    /// Composite video height (composite mode only; default 720).
     #[serde(default)]
     pub height: Option<u32>,
+    /// Composite frames per second (composite mode only; default 30).
+    #[serde(default)]
+    pub framerate: Option<u32>,
+    /// Composite video codec (composite mode only; default VP8).
+    #[serde(default)]
+    pub video_codec: Option<VideoCodec>,
+    /// Overrides `pipelines/recorder/composite-video-input.txt` (composite mode only).
+    #[serde(default)]
+    pub composite_video_input: Option<String>,
+    /// Overrides `pipelines/recorder/composite-audio-input.txt` (composite mode only).
+    #[serde(default)]
+    pub composite_audio_input: Option<String>,
+    /// Overrides `pipelines/recorder/composite-encode-vp8.txt` or `-h264.txt` (composite mode
+    /// only).
+    #[serde(default)]
+    pub composite_video_encoder: Option<String>,
+    /// Overrides `pipelines/recorder/composite-encode-audio.txt` (composite mode only).
+    #[serde(default)]
+    pub composite_audio_encoder: Option<String>,
     /// Overrides `pipelines/recorder/input.txt`: the elements between a track and the muxer.
     #[serde(default)]
     pub input_pipeline: Option<String>,
@@ -117,12 +156,33 @@ impl Config {
             }
         }
         if self.composite {
-            return Err(
-                "`composite`: composite recording is not implemented yet; record per peer".into(),
-            );
-        }
-        if self.width.is_some() || self.height.is_some() {
-            return Err("`width`/`height`: only used with `composite = true`".into());
+            self.check_composite()?;
+        } else {
+            let composite_only = [
+                ("width", self.width.is_some()),
+                ("height", self.height.is_some()),
+                ("framerate", self.framerate.is_some()),
+                ("video_codec", self.video_codec.is_some()),
+                (
+                    "composite_video_input",
+                    self.composite_video_input.is_some(),
+                ),
+                (
+                    "composite_audio_input",
+                    self.composite_audio_input.is_some(),
+                ),
+                (
+                    "composite_video_encoder",
+                    self.composite_video_encoder.is_some(),
+                ),
+                (
+                    "composite_audio_encoder",
+                    self.composite_audio_encoder.is_some(),
+                ),
+            ];
+            if let Some((key, _)) = composite_only.iter().find(|(_, set)| *set) {
+                return Err(format!("`{key}`: only used with `composite = true`"));
+            }
         }
         if let Some(p) = &self.input_pipeline {
             if !p.contains("queue") {
@@ -130,6 +190,47 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    fn check_composite(&self) -> Result<(), String> {
+        for (key, value, max) in [("width", self.width, 7680), ("height", self.height, 4320)] {
+            if let Some(v) = value {
+                if !(16..=max).contains(&v) || v % 2 != 0 {
+                    return Err(format!("`{key}`: {v} must be even and in range 16..={max}"));
+                }
+            }
+        }
+        if let Some(f) = self.framerate {
+            if !(1..=60).contains(&f) {
+                return Err(format!("`framerate`: {f} is out of range 1..=60"));
+            }
+        }
+        if self.input_pipeline.is_some() {
+            return Err("`input_pipeline`: per-peer mode only; composite mode uses `composite_video_input` and `composite_audio_input`".into());
+        }
+        for (key, value) in [
+            ("composite_video_input", &self.composite_video_input),
+            ("composite_audio_input", &self.composite_audio_input),
+        ] {
+            if let Some(p) = value {
+                if !p.contains("queue") || !p.contains("{decode}") {
+                    return Err(format!(
+                        "`{key}`: must contain a queue and `{{decode}}` (the codec's decoder)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The composite picture's size, frame rate and codec, defaults filled in.
+    pub fn composite_format(&self) -> (u32, u32, u32, VideoCodec) {
+        (
+            self.width.unwrap_or(1280),
+            self.height.unwrap_or(720),
+            self.framerate.unwrap_or(30),
+            self.video_codec.unwrap_or_default(),
+        )
     }
 }
 
@@ -174,7 +275,27 @@ mod tests {
                 r#"{"directory": "/r", "path_template": "{pool}/x"}"#,
                 "`path_template`",
             ),
-            (r#"{"directory": "/r", "composite": true}"#, "`composite`"),
+            (r#"{"directory": "/r", "width": 640}"#, "`width`"),
+            (
+                r#"{"directory": "/r", "video_codec": "vp8"}"#,
+                "`video_codec`",
+            ),
+            (
+                r#"{"directory": "/r", "composite": true, "width": 641}"#,
+                "`width`",
+            ),
+            (
+                r#"{"directory": "/r", "composite": true, "framerate": 0}"#,
+                "`framerate`",
+            ),
+            (
+                r#"{"directory": "/r", "composite": true, "video_codec": "av1"}"#,
+                "unknown variant `av1`",
+            ),
+            (
+                r#"{"directory": "/r", "composite": true, "composite_video_input": "vp8dec"}"#,
+                "`composite_video_input`",
+            ),
             (
                 r#"{"directory": "/r", "segmentseconds": 3}"#,
                 "unknown field `segmentseconds`",
@@ -184,6 +305,18 @@ mod tests {
             let e = parse(json).unwrap_err();
             assert!(e.contains(want), "{json}: {e}");
         }
+    }
+
+    #[test]
+    fn composite_defaults() {
+        let c = parse(r#"{"directory": "/rec", "composite": true}"#).unwrap();
+        assert_eq!(c.composite_format(), (1280, 720, 30, VideoCodec::Vp8));
+        let c = parse(
+            r#"{"directory": "/rec", "composite": true, "width": 640, "height": 360,
+                "framerate": 15, "video_codec": "h264"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.composite_format(), (640, 360, 15, VideoCodec::H264));
     }
 
     #[test]

@@ -38,6 +38,40 @@ pub struct Index {
     pub stopped: Option<Instant>,
     /// By peer id.
     pub peers: BTreeMap<String, PeerEntry>,
+    /// Composite mode only: the pool's one recording.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub composite: Option<CompositeEntry>,
+}
+
+/// A composite recording: every video of the pool in a grid and every audio mixed, encoded
+/// once, as one list of segments.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompositeEntry {
+    pub container: String,
+    /// `VP8` or `H264`; the audio is Opus.
+    pub video_codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub framerate: u32,
+    /// `recording`, `finished`, or `failed: <reason>`.
+    pub status: String,
+    pub started: Instant,
+    pub stopped: Option<Instant>,
+    /// Finished segments, in order (`file` relative to the session folder).
+    pub segments: Vec<Segment>,
+    /// Every track that was in the mix, and when: who was present over time.
+    pub tracks: Vec<CompositeTrack>,
+}
+
+/// A track in a composite recording, from `added` to `removed` (unset: to the end).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompositeTrack {
+    pub peer: String,
+    pub id: String,
+    pub kind: String,
+    pub codec: String,
+    pub added: Instant,
+    pub removed: Option<Instant>,
 }
 
 /// A peer seen during the session.
@@ -45,8 +79,11 @@ pub struct Index {
 pub struct PeerEntry {
     /// Its description (the last one it had while recorded).
     pub description: Option<Value>,
-    /// Its folder, relative to the session folder.
+    /// Its folder, relative to the session folder (empty in composite mode).
     pub folder: String,
+    /// When it was first seen (composite mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined: Option<Instant>,
     pub left: Option<Instant>,
     /// One per track set: a new track or a removed one starts a new recording.
     pub recordings: Vec<RecordingEntry>,
@@ -94,6 +131,7 @@ impl Index {
             started: Instant::from_ms(now_ms),
             stopped: None,
             peers: BTreeMap::new(),
+            composite: None,
         }
     }
 
@@ -136,5 +174,43 @@ mod tests {
         assert_eq!(back, index);
         assert!(!dir.join(".index.json.tmp").exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn composite_fields_are_additions() {
+        // A per-peer index reads and writes as before: no `composite`, no `joined`.
+        let old = r#"{"pool": "p", "session": "s", "status": "stopped",
+            "started": {"at": "x", "unix_ms": 1}, "stopped": null,
+            "peers": {"a": {"description": null, "folder": "a", "left": null, "recordings": []}}}"#;
+        let index: Index = serde_json::from_str(old).unwrap();
+        assert_eq!(index.composite, None);
+        let text = serde_json::to_string(&index).unwrap();
+        assert!(
+            !text.contains("composite") && !text.contains("joined"),
+            "{text}"
+        );
+        // A composite index round-trips.
+        let mut index = Index::new("p", "s", 1);
+        index.composite = Some(CompositeEntry {
+            container: "webm".into(),
+            video_codec: "VP8".into(),
+            width: 640,
+            height: 360,
+            framerate: 15,
+            status: "recording".into(),
+            started: Instant::from_ms(1),
+            stopped: None,
+            segments: Vec::new(),
+            tracks: vec![CompositeTrack {
+                peer: "a".into(),
+                id: "a/src_0".into(),
+                kind: "video".into(),
+                codec: "VP8".into(),
+                added: Instant::from_ms(2),
+                removed: Some(Instant::from_ms(3)),
+            }],
+        });
+        let back: Index = serde_json::from_str(&serde_json::to_string(&index).unwrap()).unwrap();
+        assert_eq!(back, index);
     }
 }

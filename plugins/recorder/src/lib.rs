@@ -3,6 +3,7 @@
 //! session. See the README's "Recorder bridge" section.
 
 pub mod clock;
+pub mod composite;
 pub mod config;
 pub mod index;
 pub mod layout;
@@ -14,12 +15,28 @@ mod session;
 use poolgate_plugin_api::gst;
 use poolgate_plugin_api::{export_plugin, ChannelSpec, Event, Host, Plugin, TrackInfo};
 
+use composite::CompositeSession;
 pub use config::Config;
 use session::Session;
 
-/// One running recorder bridge.
+/// One running recorder bridge: per peer, or one composite for the pool.
 pub struct Recorder {
-    session: Session,
+    session: Mode,
+}
+
+enum Mode {
+    PerPeer(Session),
+    Composite(CompositeSession),
+}
+
+/// Both modes take the same calls.
+macro_rules! each_mode {
+    ($mode:expr, $s:ident => $call:expr) => {
+        match $mode {
+            Mode::PerPeer($s) => $call,
+            Mode::Composite($s) => $call,
+        }
+    };
 }
 
 impl Plugin for Recorder {
@@ -38,29 +55,35 @@ impl Plugin for Recorder {
         // An endpoint that publishes nothing and opens no channel renegotiates without end
         // with a page that sends a camera and opens a channel (see the example plugin).
         host.create_channel(None, &ChannelSpec::reliable("recorder"));
-        let session = Session::start(host, config)?;
+        let session = if config.composite {
+            Mode::Composite(CompositeSession::start(host, config)?)
+        } else {
+            Mode::PerPeer(Session::start(host, config)?)
+        };
         Ok(Recorder { session })
     }
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Joined { pool, .. } => self.session.joined(&pool),
+            Event::Joined { pool, .. } => each_mode!(&self.session, s => s.joined(&pool)),
             Event::PeerJoined { id, description }
             | Event::DescriptionChanged { id, description } => {
-                self.session.peer_described(&id, description)
+                each_mode!(&self.session, s => s.peer_described(&id, description))
             }
-            Event::PeerLeft { id } => self.session.peer_left(&id),
-            Event::TrackRemoved { peer, id } => self.session.track_removed(&peer, &id),
+            Event::PeerLeft { id } => each_mode!(&self.session, s => s.peer_left(&id)),
+            Event::TrackRemoved { peer, id } => {
+                each_mode!(&self.session, s => s.track_removed(&peer, &id))
+            }
             _ => {}
         }
     }
 
     fn on_track(&mut self, track: TrackInfo, source: gst::Element) {
-        self.session.track(track, source);
+        each_mode!(&self.session, s => s.track(track, source));
     }
 
     fn stop(&mut self) {
-        self.session.stop();
+        each_mode!(&mut self.session, s => s.stop());
     }
 }
 

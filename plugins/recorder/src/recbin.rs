@@ -26,6 +26,9 @@ pub struct Failure {
     /// A file could not be opened or written (no space, no permission, ...).
     pub write: bool,
     pub text: String,
+    /// The failing element's path (`/pipeline0/composite/in-3/vp8dec0`), to tell a composite's
+    /// failed input from the composite itself.
+    pub source: String,
 }
 
 /// Called with each [`Notice`] from GStreamer's streaming threads: must not block.
@@ -107,6 +110,10 @@ mod imp {
                 Some(Notice::Failed(Failure {
                     write,
                     text: reason,
+                    source: e
+                        .src()
+                        .map(|s| gst::prelude::GstObjectExt::path_string(s).to_string())
+                        .unwrap_or_default(),
                 }))
             }
             _ => None,

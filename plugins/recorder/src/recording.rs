@@ -47,13 +47,59 @@ enum Link {
     Closed,
 }
 
-struct Input {
+/// A track's tee linked (or being linked) to a recording's sink pad.
+pub(crate) struct Input {
     tee: gst::Element,
     /// The tee's pad feeding this input (see [`link_when_idle`]).
     link: Arc<Mutex<Link>>,
     /// The idle probe that links it, and the pad it is on.
     pending: Mutex<Option<(gst::Pad, gst::PadProbeId)>>,
-    sink: gst::Pad,
+    pub(crate) sink: gst::Pad,
+}
+
+impl Input {
+    /// Links a new pad of `tee` to `sink` as soon as the tee is idle (see [`link_when_idle`]).
+    pub(crate) fn attach(
+        tee: &gst::Element,
+        sink: &gst::Pad,
+        video: bool,
+    ) -> Result<Input, String> {
+        let (link, pending) = link_when_idle(tee, sink, video)?;
+        Ok(Input {
+            tee: tee.clone(),
+            link,
+            pending: Mutex::new(pending),
+            sink: sink.clone(),
+        })
+    }
+
+    /// Unlinks the tee from the sink and releases its pad: no more data comes in.
+    pub(crate) fn detach(&self) {
+        let mut link = self.link.lock().unwrap_or_else(|p| p.into_inner());
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match std::mem::replace(&mut *link, Link::Closed) {
+            Link::Waiting => {
+                if let Some((pad, id)) = pending {
+                    pad.remove_probe(id);
+                }
+            }
+            Link::Linked(tee_pad) => {
+                if let Some(peer) = tee_pad.peer() {
+                    let _ = tee_pad.unlink(&peer);
+                }
+                // The host may have released it already (a removed track).
+                if tee_pad.parent().as_ref() == Some(self.tee.upcast_ref()) {
+                    self.tee.release_request_pad(&tee_pad);
+                }
+            }
+            // The probe sees `Closed` when it is done linking and undoes its link.
+            Link::Linking | Link::Closed => {}
+        }
+    }
 }
 
 /// A running (or finishing) recording.
@@ -297,13 +343,7 @@ impl Recording {
         }
         let mut inputs = Vec::new();
         for (source, sink, video) in heads {
-            let (link, pending) = link_when_idle(&source.tee, &sink, video)?;
-            inputs.push(Input {
-                tee: source.tee.clone(),
-                link,
-                pending: Mutex::new(pending),
-                sink,
-            });
+            inputs.push(Input::attach(&source.tee, &sink, video)?);
         }
         Ok(Recording {
             bin,
@@ -317,31 +357,7 @@ impl Recording {
     /// when it has no input, so no end will be reported: remove it at once.
     pub fn finish(&self) -> bool {
         for input in &self.inputs {
-            let mut link = input.link.lock().unwrap_or_else(|p| p.into_inner());
-            let pending = input
-                .pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
-            match std::mem::replace(&mut *link, Link::Closed) {
-                Link::Waiting => {
-                    if let Some((pad, id)) = pending {
-                        pad.remove_probe(id);
-                    }
-                }
-                Link::Linked(tee_pad) => {
-                    if let Some(peer) = tee_pad.peer() {
-                        let _ = tee_pad.unlink(&peer);
-                    }
-                    // The host may have released it already (a removed track).
-                    if tee_pad.parent().as_ref() == Some(input.tee.upcast_ref()) {
-                        input.tee.release_request_pad(&tee_pad);
-                    }
-                }
-                // The probe sees `Closed` when it is done linking and undoes its link.
-                Link::Linking | Link::Closed => {}
-            }
-            drop(link);
+            input.detach();
             let _ = input.sink.send_event(gst::event::Eos::new());
         }
         !self.inputs.is_empty()

@@ -29,9 +29,9 @@ use crate::schedule::{Action, Schedule, Track};
 /// How long a peer's track set must be still before its recording (re)starts.
 const SETTLE_MS: u64 = 500;
 /// How long a finishing recording may take to write its last segment.
-const FINISH_LIMIT_MS: u64 = 10_000;
+pub(crate) const FINISH_LIMIT_MS: u64 = 10_000;
 /// The worker's clock tick.
-const TICK: Duration = Duration::from_millis(100);
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 enum Msg {
     Notice {
@@ -151,15 +151,8 @@ impl Session {
             return;
         }
         let now = now_ms();
-        let base = s.session.clone();
-        let mut dir = s.template.session_dir(&s.root, pool, &base);
-        for n in 2..100 {
-            if !dir.exists() {
-                break;
-            }
-            s.session = format!("{base}-{n}");
-            dir = s.template.session_dir(&s.root, pool, &s.session);
-        }
+        let (dir, name) = free_session_dir(&s.template, &s.root, pool, &s.session);
+        s.session = name;
         let index = Index::new(pool, &s.session, now);
         match std::fs::create_dir_all(&dir).and_then(|_| index.write(&dir)) {
             Ok(()) => {
@@ -282,8 +275,28 @@ fn remove_all(recordings: Vec<Recording>) {
     }
 }
 
+/// The session folder for session `base` of `pool`, and the session's name: `base`, or
+/// `base-2`, `base-3`, ... when that folder exists already.
+pub(crate) fn free_session_dir(
+    template: &PathTemplate,
+    root: &Path,
+    pool: &str,
+    base: &str,
+) -> (PathBuf, String) {
+    let mut name = base.to_string();
+    let mut dir = template.session_dir(root, pool, &name);
+    for n in 2..100 {
+        if !dir.exists() {
+            break;
+        }
+        name = format!("{base}-{n}");
+        dir = template.session_dir(root, pool, &name);
+    }
+    (dir, name)
+}
+
 /// Creates `dir` and a file in it, then removes the file.
-fn check_writable(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn check_writable(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let probe = dir.join(format!(".poolgate-recorder-{}", std::process::id()));
     std::fs::write(&probe, b"")?;

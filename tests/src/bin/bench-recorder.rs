@@ -5,7 +5,12 @@
 //! cargo build --release --workspace
 //! target/release/bench-recorder                 # 1, 4 and 8 peers, 20 s each
 //! target/release/bench-recorder --peers 2 --seconds 10
+//! target/release/bench-recorder --composite --peers 2,4   # composite mode, no floor
 //! ```
+//!
+//! With `--composite`, all N peers send into one pool whose one recorder bridge is in composite
+//! mode (its defaults: 1280x720 at 30 fps, VP8): the CPU is that of decoding every track,
+//! compositing, mixing and encoding once. There is no floor for it.
 //!
 //! For each count N of peers (each sends VP8 320x240 at 15 fps and Opus: 2 tracks):
 //! - **poolgate**: `target/release/poolgate` runs as a child process with N recorder bridges
@@ -44,6 +49,9 @@ struct Cli {
     /// Measuring window per run, in seconds.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
+    /// All peers in one pool, recorded by one composite-mode bridge.
+    #[arg(long)]
+    composite: bool,
 }
 
 const VIDEO: &str = "videotestsrc is-live=true pattern=ball \
@@ -69,13 +77,17 @@ fn main() -> anyhow::Result<()> {
     for &n in &cli.peers {
         eprintln!("bench-recorder: {n} peers, poolgate");
         let poolgate = runtime
-            .block_on(poolgate_run(&scratch, n, cli.seconds))
+            .block_on(poolgate_run(&scratch, n, cli.seconds, cli.composite))
             .map_err(|e| eprintln!("  poolgate run failed: {e:#}"))
             .ok();
-        eprintln!("bench-recorder: {n} peers, floor");
-        let floor = floor_run(&scratch, n, cli.seconds)
-            .map_err(|e| eprintln!("  floor run failed: {e:#}"))
-            .ok();
+        let floor = if cli.composite {
+            None
+        } else {
+            eprintln!("bench-recorder: {n} peers, floor");
+            floor_run(&scratch, n, cli.seconds)
+                .map_err(|e| eprintln!("  floor run failed: {e:#}"))
+                .ok()
+        };
         rows.push(Row {
             peers: n,
             poolgate,
@@ -84,7 +96,12 @@ fn main() -> anyhow::Result<()> {
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "recorder: CPU % of one core while recording VP8+Opus peers ({} s windows; load {})",
+        "recorder{}: CPU % of one core while recording VP8+Opus peers ({} s windows; load {})",
+        if cli.composite {
+            " (composite 1280x720 30 fps VP8)"
+        } else {
+            ""
+        },
         cli.seconds,
         load.split_whitespace()
             .take(3)
@@ -159,7 +176,23 @@ fn recording_in(root: &Path, pool: &str) -> usize {
         .unwrap_or(0)
 }
 
-async fn poolgate_run(scratch: &Path, n: usize, seconds: u64) -> anyhow::Result<f64> {
+/// How many tracks are in the composite of pool `bench0` now.
+fn composite_tracks(root: &Path) -> usize {
+    poolgate_tests::recordings::session(root, "bench0")
+        .map(|(_, index)| {
+            index["composite"]["tracks"]
+                .as_array()
+                .map_or(0, |t| t.iter().filter(|t| t["removed"].is_null()).count())
+        })
+        .unwrap_or(0)
+}
+
+async fn poolgate_run(
+    scratch: &Path,
+    n: usize,
+    seconds: u64,
+    composite: bool,
+) -> anyhow::Result<f64> {
     let exe = repo_root().join("target/release/poolgate");
     ensure!(
         exe.is_file(),
@@ -175,11 +208,14 @@ async fn poolgate_run(scratch: &Path, n: usize, seconds: u64) -> anyhow::Result<
         "[server]\nlisten = \"127.0.0.1:{port}\"\n[plugins]\ndir = {:?}\n",
         plugins.path().display().to_string()
     );
-    for i in 0..n {
+    // Composite: one bridge, every sender in its pool.
+    let pool = |i: usize| if composite { 0 } else { i };
+    let extra = if composite { ", composite = true" } else { "" };
+    for i in 0..if composite { 1 } else { n } {
         text += &format!(
             "[[bridge]]\nname = \"rec{i}\"\nplugin = \"recorder\"\npool = \"bench{i}\"\n\
              ice_local_addresses = [\"127.0.0.1\"]\n\
-             config = {{ directory = {:?}, segment_seconds = 10 }}\n",
+             config = {{ directory = {:?}, segment_seconds = 10{extra} }}\n",
             rec.display().to_string()
         );
     }
@@ -210,7 +246,7 @@ async fn poolgate_run(scratch: &Path, n: usize, seconds: u64) -> anyhow::Result<
         senders.push(
             Endpoint::start(EndpointOptions {
                 target: SignallingTarget::Remote(format!("ws://127.0.0.1:{port}/ws")),
-                pool: format!("bench{i}"),
+                pool: format!("bench{}", pool(i)),
                 ice_servers: Vec::new(),
                 ice_local_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
                 media: vec![
@@ -232,12 +268,16 @@ async fn poolgate_run(scratch: &Path, n: usize, seconds: u64) -> anyhow::Result<
         .collect();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
-        let got = recording_peers(&rec, n);
-        if got == n {
+        let (got, want) = if composite {
+            (composite_tracks(&rec), 2 * n)
+        } else {
+            (recording_peers(&rec, n), n)
+        };
+        if got == want {
             break;
         }
         if tokio::time::Instant::now() >= deadline {
-            bail!("only {got} of {n} peers recording after 90 s");
+            bail!("only {got} of {want} recording after 90 s");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
