@@ -919,11 +919,11 @@ config = {{ broker = "{url}", ca_file = {other:?} }}
         v.as_array().is_some_and(|m| m.contains(&json!("over tls")))
     })
     .await?;
-    let status = gateway.bridges().get("tls")?;
-    ensure!(
-        connected(&status) && metric(&status, "messages_in") == 1.0,
-        "{status:?}"
-    );
+    // Metrics are reported every 250 ms.
+    wait_bridge(&gateway, "tls", STATUS_LIMIT, |s| {
+        connected(s) && metric(s, "messages_in") == 1.0
+    })
+    .await?;
     println!("mqtts:// with ca_file: 20 messages out and 1 in over TLS; untrusted: {refused:?}");
     b.quit().await?;
     gateway.stop().await;
