@@ -20,7 +20,113 @@ pub fn free_port() -> anyhow::Result<u16> {
 pub struct Mosquitto {
     dir: PathBuf,
     port: u16,
+    /// The TLS listener's port, when it has one.
+    tls_port: Option<u16>,
     child: Option<Child>,
+}
+
+/// A test CA and a server certificate for IP 127.0.0.1 it signed, as PEM files made by the
+/// `openssl` command at run time (nothing secret is kept in the repository).
+pub struct TestCerts {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+}
+
+impl TestCerts {
+    /// Generates them (P-256 keys, valid 2 days) into `dir`.
+    pub fn generate(dir: &std::path::Path) -> anyhow::Result<TestCerts> {
+        let exe = "/usr/bin/openssl";
+        if !std::path::Path::new(exe).is_file() {
+            bail!("{exe} is missing: install Debian's openssl (debian-packages.txt)");
+        }
+        std::fs::create_dir_all(dir)?;
+        let openssl = |args: &[&str]| -> anyhow::Result<()> {
+            let out = std::process::Command::new(exe)
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .context("running openssl")?;
+            if !out.status.success() {
+                bail!(
+                    "openssl {}: {}",
+                    args[0],
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            Ok(())
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=poolgate test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            ]
+            .concat(),
+        )?;
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+        )?;
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ])?;
+        Ok(TestCerts {
+            ca: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+        })
+    }
 }
 
 impl Mosquitto {
@@ -28,6 +134,16 @@ impl Mosquitto {
     /// Persistence is on (saved every second and on SIGTERM), and a client's offline queue has
     /// no limit, so a persistent subscriber loses nothing across a restart.
     pub async fn start(name: &str, auth: Option<(&str, &str)>) -> anyhow::Result<Mosquitto> {
+        Mosquitto::start_with(name, auth, None).await
+    }
+
+    /// [`Mosquitto::start`], and with `tls` also a TLS listener (see [`Mosquitto::tls_port`])
+    /// presenting that server certificate.
+    pub async fn start_with(
+        name: &str,
+        auth: Option<(&str, &str)>,
+        tls: Option<&TestCerts>,
+    ) -> anyhow::Result<Mosquitto> {
         let exe = "/usr/sbin/mosquitto";
         if !std::path::Path::new(exe).is_file() {
             bail!("{exe} is missing: install Debian's mosquitto (debian-packages.txt)");
@@ -42,6 +158,19 @@ impl Mosquitto {
             dir.display(),
             dir.display()
         );
+        let tls_port = match tls {
+            Some(certs) => {
+                let tls_port = free_port()?;
+                conf.push_str(&format!(
+                    "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+                    certs.ca.display(),
+                    certs.server_cert.display(),
+                    certs.server_key.display()
+                ));
+                Some(tls_port)
+            }
+            None => None,
+        };
         match auth {
             None => conf.push_str("allow_anonymous true\n"),
             Some((user, password)) => {
@@ -65,6 +194,7 @@ impl Mosquitto {
         let mut m = Mosquitto {
             dir,
             port,
+            tls_port,
             child: None,
         };
         m.restart().await?;
@@ -73,6 +203,11 @@ impl Mosquitto {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The TLS listener's port (only after [`Mosquitto::start_with`] with certificates).
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     /// `mqtt://127.0.0.1:<port>`.

@@ -14,7 +14,7 @@ use libtest_mimic::Trial;
 use poolgate::bridge::BridgeStatus;
 use poolgate::Gateway;
 use poolgate_tests::browser::{repo_root, Browser};
-use poolgate_tests::mqtt::{free_port, mosquitto_pub, Mosquitto, Received, Subscriber};
+use poolgate_tests::mqtt::{free_port, mosquitto_pub, Mosquitto, Received, Subscriber, TestCerts};
 use poolgate_tests::plugins::{self, wait_bridge, PluginDir};
 use poolgate_tests::scenario::{run, run_trials};
 use serde_json::{json, Value};
@@ -40,6 +40,8 @@ fn main() {
             }),
             Trial::test("endpoint_mqtt_bad_inputs", || run(bad_inputs())),
             Trial::test("endpoint_mqtt_presence", || run(presence())),
+            Trial::test("endpoint_mqtt_tls", || run(tls())),
+            Trial::test("endpoint_mqtt_buffer_full_drops", || run(buffer_full())),
         ]
     });
 }
@@ -668,7 +670,7 @@ async fn presence() -> anyhow::Result<()> {
     )
     .await?;
     let status_topic = "poolgate/mq-presence/bridges/presence-bridge/status";
-    let mut gateway = GatewayProcess::start(&format!(
+    let config = format!(
         r#"
 [[bridge]]
 name = "presence"
@@ -677,8 +679,8 @@ pool = "mq-presence"
 config = {{ broker = "{}", client_id = "presence-bridge", keep_alive_seconds = 5 }}
 "#,
         broker.url()
-    ))
-    .await?;
+    );
+    let mut gateway = GatewayProcess::start(&config).await?;
     let has = |topic: &str, payload: &[u8]| {
         let (topic, payload) = (topic.to_string(), payload.to_vec());
         move |got: &[Received]| got.iter().any(|r| r.topic == topic && r.payload == payload)
@@ -716,6 +718,16 @@ config = {{ broker = "{}", client_id = "presence-bridge", keep_alive_seconds = 5
     )
     .await?;
 
+    // A second peer is there when the gateway dies: its retained topic outlives the process.
+    let (stayer, _stayer_ws) = signalling_peer(gateway.port, "mq-presence").await?;
+    let stayer_topic = format!("poolgate/mq-presence/peers/{stayer}");
+    sub.wait_for(
+        "the second peer's description",
+        STATUS_LIMIT,
+        has(&stayer_topic, b"null"),
+    )
+    .await?;
+
     // kill -9: the broker publishes the last will.
     gateway.child.start_kill()?;
     let _ = tokio::time::timeout(STATUS_LIMIT, gateway.child.wait()).await;
@@ -741,6 +753,293 @@ config = {{ broker = "{}", client_id = "presence-bridge", keep_alive_seconds = 5
         !got.iter().any(|r| r.topic == peer_topic),
         "the departed peer's topic is still retained: {got:?}"
     );
-    println!("online retained, peer topic followed join and leave, last will after SIGKILL");
+    ensure!(
+        got.iter()
+            .any(|r| r.topic == stayer_topic && r.payload == b"null" && r.retain),
+        "the killed gateway's peer is not retained (nothing to clean): {got:?}"
+    );
+    drop(late);
+
+    // The gateway comes back (its old peer is gone with the process): the bridge finds the
+    // stale retained peer topic when it connects and clears it.
+    drop(gateway);
+    let gateway = GatewayProcess::start(&config).await?;
+    sub.wait_for(
+        "the stale peer topic cleared",
+        CONNECT_LIMIT,
+        has(&stayer_topic, b""),
+    )
+    .await?;
+    // A peer of the new gateway keeps its topic.
+    let (newcomer, _newcomer_ws) = signalling_peer(gateway.port, "mq-presence").await?;
+    let newcomer_topic = format!("poolgate/mq-presence/peers/{newcomer}");
+    sub.wait_for(
+        "the new peer's description",
+        STATUS_LIMIT,
+        has(&newcomer_topic, b"null"),
+    )
+    .await?;
+    let late = Subscriber::connect(
+        broker.port(),
+        "late-4",
+        true,
+        &["poolgate/mq-presence/peers/+"],
+    )
+    .await?;
+    let got = late
+        .wait_for("the retained new peer", STATUS_LIMIT, |g| {
+            g.iter().any(|r| r.topic == newcomer_topic)
+        })
+        .await?;
+    ensure!(
+        got.iter().all(|r| r.topic == newcomer_topic && r.retain),
+        "retained peer topics after the restart: {got:?}"
+    );
+    println!(
+        "online retained, peer topic followed join and leave, last will after SIGKILL, the \
+         killed gateway's stale peer topic cleared after the restart"
+    );
+    Ok(())
+}
+
+/// A temporary folder removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> anyhow::Result<TempDir> {
+        let path = std::env::temp_dir().join(format!("poolgate-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `mqtts://` end to end: a bridge trusting the test CA (`ca_file`) carries messages both ways
+/// through mosquitto's TLS listener (the subscriber and `mosquitto_pub` use the plain one, so
+/// only the bridge speaks TLS); bridges trusting the system's roots or another CA are refused
+/// with a status naming the certificate.
+async fn tls() -> anyhow::Result<()> {
+    let certs_dir = TempDir::new("mqtt-tls-certs")?;
+    let certs = TestCerts::generate(&certs_dir.0.join("good"))?;
+    let other = TestCerts::generate(&certs_dir.0.join("other"))?;
+    let broker = Mosquitto::start_with("tls", None, Some(&certs)).await?;
+    let tls_port = broker.tls_port().context("no TLS listener")?;
+    let sub = Subscriber::connect(broker.port(), "tls-sub", true, &["poolgate/mq-tls/#"]).await?;
+    let dir = PluginDir::new("mqtt-tls")?;
+    dir.add_built(MQTT)?;
+    let url = format!("mqtts://127.0.0.1:{tls_port}");
+    let gateway = start_gateway(
+        &dir,
+        &format!(
+            r#"
+[[bridge]]
+name = "tls"
+plugin = "mqtt"
+pool = "mq-tls"
+config = {{ broker = "{url}", ca_file = {ca:?}, channels = ["stream"], client_id = "tls-bridge" }}
+
+[[bridge]]
+name = "system-roots"
+plugin = "mqtt"
+pool = "mq-tls-refused"
+config = {{ broker = "{url}" }}
+
+[[bridge]]
+name = "other-ca"
+plugin = "mqtt"
+pool = "mq-tls-refused"
+config = {{ broker = "{url}", ca_file = {other:?} }}
+"#,
+            ca = certs.ca.display().to_string(),
+            other = other.ca.display().to_string(),
+        ),
+    )
+    .await?;
+    let bridge = wait_bridge(&gateway, "tls", STATUS_LIMIT, connected)
+        .await?
+        .endpoint
+        .unwrap();
+    let status_topic = "poolgate/mq-tls/bridges/tls-bridge/status";
+    sub.wait_for("online over TLS", STATUS_LIMIT, |got| {
+        got.iter()
+            .any(|r| r.topic == status_topic && r.payload == b"online")
+    })
+    .await?;
+    let mut refused = Vec::new();
+    for name in ["system-roots", "other-ca"] {
+        let s = wait_bridge(&gateway, name, STATUS_LIMIT, |s| {
+            s.status
+                .starts_with(&format!("retrying: 127.0.0.1:{tls_port}: TLS: "))
+                && s.status.contains("certificate")
+        })
+        .await?;
+        ensure!(s.restarts == 0, "{s:?}");
+        refused.push(s.status);
+    }
+
+    let mut b = Browser::launch().await?;
+    let page = join(&mut b, &gateway, "p", "mq-tls").await?;
+    channel_open(&mut b, "p", &bridge, "stream").await?;
+    b.eval(
+        "p",
+        &format!(
+            "const ch = window.chans[{key:?}]; for (let i = 0; i < 20; i++) ch.send('tls ' + i); 20",
+            key = format!("{bridge}/stream")
+        ),
+    )
+    .await?;
+    let topic = format!("poolgate/mq-tls/{page}/stream");
+    let got = sub
+        .wait_for("20 messages through TLS", DELIVERY_LIMIT, |got| {
+            got.iter().filter(|r| r.topic == topic).count() >= 20
+        })
+        .await?;
+    let payloads: Vec<_> = got
+        .iter()
+        .filter(|r| r.topic == topic)
+        .map(|r| String::from_utf8_lossy(&r.payload).to_string())
+        .collect();
+    let expected: Vec<_> = (0..20).map(|i| format!("tls {i}")).collect();
+    ensure!(payloads == expected, "{payloads:?}");
+    // And back: the broker's message reaches the page through the bridge's TLS connection.
+    mosquitto_pub(
+        broker.port(),
+        "poolgate/mq-tls/to/all/stream",
+        "over tls",
+        false,
+    )
+    .await?;
+    b.wait_for("p", "window.mq.stream || []", DELIVERY_LIMIT, |v| {
+        v.as_array().is_some_and(|m| m.contains(&json!("over tls")))
+    })
+    .await?;
+    // Metrics are reported every 250 ms.
+    wait_bridge(&gateway, "tls", STATUS_LIMIT, |s| {
+        connected(s) && metric(s, "messages_in") == 1.0
+    })
+    .await?;
+    println!("mqtts:// with ca_file: 20 messages out and 1 in over TLS; untrusted: {refused:?}");
+    b.quit().await?;
+    gateway.stop().await;
+    Ok(())
+}
+
+/// A full buffer while the broker is down: two bridges with `buffer_messages = 50` get 80 QoS 1
+/// messages each; `drop_policy = "oldest"` keeps the last 50, `"newest"` the first 50; both say
+/// so in status and metrics, and once the broker is back the subscriber gets exactly the kept
+/// messages, in order.
+async fn buffer_full() -> anyhow::Result<()> {
+    const SENT: usize = 80;
+    const KEPT: usize = 50;
+    let mut broker = Mosquitto::start("drop", None).await?;
+    // A persistent session: the broker keeps what arrives for the subscriber across its restart.
+    let sub = Subscriber::connect(broker.port(), "drop-sub", false, &["mq-drop/#"]).await?;
+    let dir = PluginDir::new("mqtt-drop")?;
+    dir.add_built(MQTT)?;
+    let policies = ["oldest", "newest"];
+    let bridges: String = policies
+        .iter()
+        .map(|policy| {
+            format!(
+                r#"
+[[bridge]]
+name = "{policy}"
+plugin = "mqtt"
+pool = "mq-drop"
+config = {{ broker = "{url}", channels = ["stream"], qos = 1, buffer_messages = {KEPT}, drop_policy = "{policy}", presence = false, topic_template = "mq-drop/{policy}/{{label}}" }}
+"#,
+                url = broker.url()
+            )
+        })
+        .collect();
+    let gateway = start_gateway(&dir, &bridges).await?;
+    let mut endpoints = Vec::new();
+    for policy in policies {
+        let s = wait_bridge(&gateway, policy, STATUS_LIMIT, connected).await?;
+        endpoints.push(s.endpoint.unwrap());
+    }
+    let mut b = Browser::launch().await?;
+    join(&mut b, &gateway, "p", "mq-drop").await?;
+    for endpoint in &endpoints {
+        channel_open(&mut b, "p", endpoint, "stream").await?;
+    }
+    broker.stop().await?;
+    for policy in policies {
+        wait_bridge(&gateway, policy, STATUS_LIMIT, |s| {
+            s.status.starts_with("retrying: ")
+        })
+        .await?;
+    }
+    for endpoint in &endpoints {
+        b.eval(
+            "p",
+            &format!(
+                "const ch = window.chans[{key:?}]; for (let i = 0; i < {SENT}; i++) ch.send(String(i)); {SENT}",
+                key = format!("{endpoint}/stream")
+            ),
+        )
+        .await?;
+    }
+    let mut full = Vec::new();
+    for policy in policies {
+        let s = wait_bridge(&gateway, policy, STATUS_LIMIT, |s| {
+            metric(s, "dropped") == (SENT - KEPT) as f64
+                && metric(s, "queue_depth") == KEPT as f64
+                && s.status.starts_with("retrying: ")
+                && s.status
+                    .ends_with(&format!(" (buffer full: dropping the {policy} messages)"))
+        })
+        .await?;
+        full.push(s.status);
+    }
+    broker.restart().await?;
+    for (policy, kept) in [("oldest", SENT - KEPT..SENT), ("newest", 0..KEPT)] {
+        let s = wait_bridge(&gateway, policy, STATUS_LIMIT, |s| {
+            connected(s) && metric(s, "messages_out") == KEPT as f64
+        })
+        .await?;
+        ensure!(
+            metric(&s, "dropped") == (SENT - KEPT) as f64 && metric(&s, "queue_depth") == 0.0,
+            "{s:?}"
+        );
+        let topic = format!("mq-drop/{policy}/stream");
+        let on_topic = |got: &[Received]| -> Vec<String> {
+            got.iter()
+                .filter(|r| r.topic == topic)
+                .map(|r| String::from_utf8_lossy(&r.payload).to_string())
+                .collect()
+        };
+        let got = sub
+            .wait_for(
+                &format!("{KEPT} messages on {topic}"),
+                DELIVERY_LIMIT,
+                |got| on_topic(got).len() >= KEPT,
+            )
+            .await?;
+        let expected: Vec<_> = kept.map(|i| i.to_string()).collect();
+        ensure!(on_topic(&got) == expected, "{policy}: {:?}", on_topic(&got));
+    }
+    // Nothing more arrives (no duplicate, no dropped message): the broker's retry of anything
+    // left would come within this time.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let total = sub.received().len();
+    ensure!(
+        total == 2 * KEPT,
+        "{total} messages in all, not {}",
+        2 * KEPT
+    );
+    println!(
+        "buffer of {KEPT}, {SENT} sent while the broker was down: {} dropped each; statuses \
+         {full:?}; after the restart the subscriber got exactly the kept {KEPT} per policy",
+        SENT - KEPT
+    );
+    b.quit().await?;
+    gateway.stop().await;
     Ok(())
 }

@@ -8,8 +8,13 @@ use crate::template::{check_filter, Template, Var};
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// `mqtt://host:port` or `mqtts://host:port` (TLS with the system's roots).
+    /// `mqtt://host:port` or `mqtts://host:port` (TLS; the server certificate is checked
+    /// against `ca_file`, or the system's roots without it).
     pub broker: String,
+    /// PEM file of the CA certificate(s) trusted for an `mqtts://` broker, instead of the
+    /// system's roots.
+    #[serde(default)]
+    pub ca_file: Option<String>,
     #[serde(default)]
     pub username: Option<String>,
     /// Secret: never logged nor returned.
@@ -132,6 +137,19 @@ pub fn parse_broker(url: &str) -> Result<Broker, String> {
     })
 }
 
+/// The CA certificates of `ca_file` (PEM), read and checked when the bridge starts; the error
+/// names the field.
+pub fn read_ca(path: &str) -> Result<Vec<u8>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("`ca_file`: cannot read {path}: {e}"))?;
+    if !pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(format!("`ca_file`: {path} holds no PEM certificate"));
+    }
+    Ok(pem)
+}
+
 /// The checked, parsed forms of the templates.
 #[derive(Clone, Debug)]
 pub struct Templates {
@@ -144,6 +162,14 @@ impl Config {
     /// Every check serde cannot express; the error names the field.
     pub fn validate(&self) -> Result<(Broker, Templates), String> {
         let broker = parse_broker(&self.broker).map_err(|e| format!("`broker`: {e}"))?;
+        if self.ca_file.is_some() && !broker.tls {
+            return Err("`ca_file`: only for an mqtts:// broker".into());
+        }
+        if self.ca_file.as_deref() == Some("") {
+            return Err(
+                "`ca_file`: must not be empty (leave it out for the system's roots)".into(),
+            );
+        }
         if self.qos > 2 {
             return Err(format!("`qos`: {} is not 0, 1 or 2", self.qos));
         }
@@ -226,6 +252,10 @@ mod tests {
             ),
             (r#"{"broker": "mqtt://x", "qos": 3}"#, "`qos`"),
             (
+                r#"{"broker": "mqtt://x", "ca_file": "/ca.pem"}"#,
+                "`ca_file`: only for an mqtts:// broker",
+            ),
+            (
                 r#"{"broker": "mqtt://x", "topic_template": "a/{nope}"}"#,
                 "`topic_template`: unknown placeholder {nope}",
             ),
@@ -259,6 +289,29 @@ mod tests {
             assert!(err.contains(want), "{json}: {err}");
             assert!(!err.contains("secret"), "{err}");
         }
+    }
+
+    #[test]
+    fn ca_file_must_hold_a_certificate() {
+        let dir = std::env::temp_dir().join(format!("mqtt-ca-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("ca.pem");
+        let bad = dir.join("bad.pem");
+        std::fs::write(
+            &good,
+            "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        std::fs::write(&bad, "not a certificate").unwrap();
+        assert!(read_ca(good.to_str().unwrap()).is_ok());
+        let err = read_ca(bad.to_str().unwrap()).unwrap_err();
+        assert!(
+            err.starts_with("`ca_file`: ") && err.contains("no PEM"),
+            "{err}"
+        );
+        let err = read_ca("/nonexistent/ca.pem").unwrap_err();
+        assert!(err.starts_with("`ca_file`: cannot read"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

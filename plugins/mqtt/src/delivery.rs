@@ -76,6 +76,11 @@ impl PoolSide {
         self.peers.keys().cloned().collect()
     }
 
+    /// Whether peer `id` is in the pool now.
+    pub fn has_peer(&self, id: &str) -> bool {
+        self.peers.contains_key(id)
+    }
+
     pub fn description(&self, id: &str) -> Option<&Value> {
         self.peers.get(id).and_then(|d| d.as_ref())
     }

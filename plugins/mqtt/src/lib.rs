@@ -13,6 +13,7 @@ pub mod inflight;
 pub mod loops;
 pub mod message;
 pub mod route;
+pub mod stale;
 pub mod template;
 pub mod worker;
 
@@ -55,6 +56,7 @@ impl Plugin for Mqtt {
 
     fn start(host: Host, config: Config) -> Result<Self, String> {
         let (broker, templates) = config.validate()?;
+        let ca = config.ca_file.as_deref().map(config::read_ca).transpose()?;
         let router = Router::new(&config, templates);
         host.set_status("connecting");
         let mut pool = PoolSide::default();
@@ -69,7 +71,7 @@ impl Plugin for Mqtt {
             pool: Mutex::new(pool),
         });
         let presence = config.presence;
-        let (commands, done) = worker::spawn(config, broker, router.clone(), shared.clone())?;
+        let (commands, done) = worker::spawn(config, broker, ca, router.clone(), shared.clone())?;
         Ok(Mqtt {
             shared,
             commands,
@@ -92,13 +94,15 @@ impl Plugin for Mqtt {
                 self.pool = Some(pool.clone());
                 let _ = self.commands.send(Command::Start { pool, endpoint: id });
             }
+            // The pool side first: the worker clears stale peer topics of peers not in it, and
+            // must not clear one whose announcement it has yet to receive.
             Event::PeerJoined { id, description } => {
+                self.side().peer_joined(&id, description.clone());
                 self.announce(&id, Some(&description));
-                self.side().peer_joined(&id, description);
             }
             Event::DescriptionChanged { id, description } => {
+                self.side().description_changed(&id, description.clone());
                 self.announce(&id, Some(&description));
-                self.side().description_changed(&id, description);
             }
             Event::PeerLeft { id } => {
                 self.announce(&id, None);

@@ -20,6 +20,7 @@ use crate::inflight::{Inflight, Written};
 use crate::loops::LoopGuard;
 use crate::message::Message;
 use crate::route::{presence, Publish, Router};
+use crate::stale::{self, PeerTopic};
 
 /// rumqttc's in-flight window (unacknowledged QoS 1/2 publishes).
 const INFLIGHT: u16 = 100;
@@ -97,6 +98,7 @@ impl Shared {
 pub fn spawn(
     config: Config,
     broker: Broker,
+    ca: Option<Vec<u8>>,
     router: Router,
     shared: Arc<Shared>,
 ) -> Result<
@@ -115,7 +117,7 @@ pub fn spawn(
                 .enable_all()
                 .build()
             {
-                Ok(runtime) => runtime.block_on(run(config, broker, router, shared, rx)),
+                Ok(runtime) => runtime.block_on(run(config, broker, ca, router, shared, rx)),
                 Err(e) => shared.with_host(|h| h.set_status(&format!("failed: tokio: {e}"))),
             }
             let _ = done_tx.send(());
@@ -141,10 +143,26 @@ fn reason(error: &ConnectionError, broker: &Broker) -> String {
         ConnectionError::Io(e) | ConnectionError::MqttState(StateError::Io(e)) => {
             format!("{}:{}: {e}", broker.host, broker.port)
         }
+        // rumqttc's text is "I/O: invalid peer certificate: UnknownIssuer" and the like.
+        ConnectionError::Tls(e) => {
+            let text = e.to_string();
+            let text = text.strip_prefix("I/O: ").unwrap_or(&text);
+            format!("{}:{}: TLS: {text}", broker.host, broker.port)
+        }
         ConnectionError::NetworkTimeout => {
             format!("{}:{}: connection timed out", broker.host, broker.port)
         }
         other => format!("{}:{}: {other}", broker.host, broker.port),
+    }
+}
+
+/// TLS trusting `ca` (PEM), or the system's roots without it.
+fn tls_transport(ca: Option<Vec<u8>>) -> Result<Transport, String> {
+    match ca {
+        Some(pem) => Ok(Transport::tls(pem, None, None)),
+        // rumqttc panics when the system's roots cannot be loaded: say so instead.
+        None => std::panic::catch_unwind(Transport::tls_with_default_config)
+            .map_err(|_| "TLS: cannot load the system's root certificates".to_string()),
     }
 }
 
@@ -208,12 +226,14 @@ struct Worker {
     republished: u64,
     loops_prevented: u64,
     unrouted: u64,
+    stale_cleared: u64,
     latency_ms: Option<f64>,
 }
 
 async fn run(
     config: Config,
     broker: Broker,
+    ca: Option<Vec<u8>>,
     router: Router,
     shared: Arc<Shared>,
     mut commands: mpsc::UnboundedReceiver<Command>,
@@ -246,7 +266,15 @@ async fn run(
         options.set_credentials(user, config.password.as_deref().unwrap_or(""));
     }
     if broker.tls {
-        options.set_transport(Transport::tls_with_default_config());
+        match tls_transport(ca) {
+            Ok(transport) => {
+                options.set_transport(transport);
+            }
+            Err(why) => {
+                shared.with_host(|h| h.set_status(&format!("failed: {why}")));
+                return;
+            }
+        }
     }
     if config.presence {
         options.set_last_will(LastWill::new(
@@ -285,6 +313,7 @@ async fn run(
         republished: 0,
         loops_prevented: 0,
         unrouted: 0,
+        stale_cleared: 0,
         latency_ms: None,
     };
     w.show_status();
@@ -381,7 +410,9 @@ impl Worker {
                 self.show_status();
                 self.on_connected();
             }
-            Ok(Event::Incoming(Packet::Publish(p))) => self.on_incoming(&p.topic, &p.payload),
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                self.on_incoming(&p.topic, &p.payload, p.retain)
+            }
             Ok(Event::Incoming(Packet::PubAck(ack))) => self.confirmed(ack.pkid),
             Ok(Event::Incoming(Packet::PubComp(comp))) => self.confirmed(comp.pkid),
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => match self.inflight.written(pkid) {
@@ -420,7 +451,7 @@ impl Worker {
                 },
             );
         }
-        let filters: Vec<_> = self
+        let mut filters: Vec<_> = self
             .config
             .subscribe
             .iter()
@@ -428,6 +459,13 @@ impl Worker {
                 rumqttc::SubscribeFilter::new(f.replace("{pool}", &self.pool), qos(self.config.qos))
             })
             .collect();
+        if self.config.presence {
+            // The broker replays the retained peer topics: stale ones get cleared.
+            filters.push(rumqttc::SubscribeFilter::new(
+                stale::filter(&self.pool),
+                QoS::AtLeastOnce,
+            ));
+        }
         if !filters.is_empty() {
             if let Err(e) = self.client.try_subscribe_many(filters) {
                 self.shared
@@ -456,7 +494,34 @@ impl Worker {
         });
     }
 
-    fn on_incoming(&mut self, topic: &str, payload: &[u8]) {
+    fn on_incoming(&mut self, topic: &str, payload: &[u8], retained: bool) {
+        if self.config.presence {
+            let decision = {
+                let side = self.shared.pool.lock().unwrap_or_else(|p| p.into_inner());
+                stale::classify(&self.pool, topic, payload, retained, |peer| {
+                    side.has_peer(peer)
+                })
+            };
+            match decision {
+                PeerTopic::NotPresence => {}
+                PeerTopic::Keep => return,
+                PeerTopic::Clear(peer) => {
+                    // Through the buffer, so it keeps its place behind announcements.
+                    self.enqueue(Item {
+                        publish: Publish {
+                            topic: presence::peer_topic(&self.pool, peer),
+                            payload: Vec::new(),
+                            qos: 1,
+                            retain: true,
+                        },
+                        created: Instant::now(),
+                        data: false,
+                    });
+                    self.stale_cleared += 1;
+                    return;
+                }
+            }
+        }
         if self.guard.is_echo(topic, payload) {
             self.loops_prevented += 1;
             return;
@@ -513,6 +578,7 @@ impl Worker {
             ("republished", self.republished as f64),
             ("loops_prevented", self.loops_prevented as f64),
             ("unrouted", self.unrouted as f64),
+            ("stale_peers_cleared", self.stale_cleared as f64),
             ("undeliverable", undeliverable as f64),
             ("connected", if self.connected { 1.0 } else { 0.0 }),
         ];

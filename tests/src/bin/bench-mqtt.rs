@@ -10,7 +10,8 @@
 //! Each message carries its sequence number and its send time; the subscriber (in this process)
 //! takes the end-to-end latency from that. Through the bridge, the sender is a poolgate managed
 //! endpoint in the bridge's pool (hosted by an in-process gateway), sending on the `bench`
-//! channel the bridge opens. Messages per second: count over first send to last receipt. The
+//! channel the bridge opens, pipelined (up to 1,024 sends outstanding), like the floor's
+//! publisher. Messages per second: count over first send to last receipt. The
 //! program re-executes itself in a network namespace that has only `lo`; every phase is bounded.
 
 use std::sync::OnceLock;
@@ -37,10 +38,23 @@ struct Cli {
     /// Payload size in bytes (at least 16: sequence number and send time).
     #[arg(long, default_value_t = 64)]
     size: usize,
+    /// Messages per second of the paced runs (latency without queueing).
+    #[arg(long, default_value_t = 2000.0)]
+    paced_rate: f64,
+    /// Seconds each paced run lasts.
+    #[arg(long, default_value_t = 5.0)]
+    paced_seconds: f64,
+}
+
+/// Messages in a paced run.
+fn paced_count(cli: &Cli) -> usize {
+    ((cli.paced_rate * cli.paced_seconds) as usize).max(1)
 }
 
 /// How long one run may take.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
+/// Sends through the bridge awaiting their result at once, at most.
+const SEND_WINDOW: usize = 1024;
 
 fn origin() -> Instant {
     static ORIGIN: OnceLock<Instant> = OnceLock::new();
@@ -112,20 +126,34 @@ async fn collect(sub: &Subscriber, n: usize) -> Vec<Received> {
     }
 }
 
-async fn floor(broker: &Mosquitto, qos: QoS, n: usize, size: usize) -> anyhow::Result<Figures> {
-    let topic = format!("bench/floor/{}", qos as u8);
-    let sub = Subscriber::connect(
-        broker.port(),
-        &format!("floor-sub-{}", qos as u8),
-        true,
-        &[&topic],
-    )
-    .await?;
-    let mut options = MqttOptions::new(
-        format!("floor-pub-{}", qos as u8),
-        "127.0.0.1",
-        broker.port(),
-    );
+/// Waits until message `i` is due at `rate` messages a second from `started` (`None`: at once).
+async fn pace(rate: Option<f64>, started: Instant, i: usize) {
+    if let Some(rate) = rate {
+        let due = started + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
+    }
+}
+
+/// A name for the run: QoS and pacing.
+fn run_tag(qos: u8, rate: Option<f64>) -> String {
+    match rate {
+        None => format!("q{qos}"),
+        Some(r) => format!("q{qos}-paced{r:.0}"),
+    }
+}
+
+async fn floor(
+    broker: &Mosquitto,
+    qos: QoS,
+    n: usize,
+    size: usize,
+    rate: Option<f64>,
+) -> anyhow::Result<Figures> {
+    let tag = run_tag(qos as u8, rate);
+    let topic = format!("bench/floor/{tag}");
+    let sub =
+        Subscriber::connect(broker.port(), &format!("floor-sub-{tag}"), true, &[&topic]).await?;
+    let mut options = MqttOptions::new(format!("floor-pub-{tag}"), "127.0.0.1", broker.port());
     options
         .set_inflight(100)
         .set_max_packet_size(1 << 20, 1 << 20);
@@ -139,6 +167,7 @@ async fn floor(broker: &Mosquitto, qos: QoS, n: usize, size: usize) -> anyhow::R
     });
     let started = Instant::now();
     for i in 0..n {
+        pace(rate, started, i).await;
         client.publish(&topic, qos, false, payload(i, size)).await?;
     }
     let got = collect(&sub, n).await;
@@ -146,16 +175,23 @@ async fn floor(broker: &Mosquitto, qos: QoS, n: usize, size: usize) -> anyhow::R
     Ok(figures(&got, n, started))
 }
 
-async fn bridge(broker: &Mosquitto, qos: u8, n: usize, size: usize) -> anyhow::Result<Figures> {
-    let pool = format!("bench-q{qos}");
+async fn bridge(
+    broker: &Mosquitto,
+    qos: u8,
+    n: usize,
+    size: usize,
+    rate: Option<f64>,
+) -> anyhow::Result<Figures> {
+    let tag = run_tag(qos, rate);
+    let pool = format!("bench-{tag}");
     let sub = Subscriber::connect(
         broker.port(),
-        &format!("bridge-sub-{qos}"),
+        &format!("bridge-sub-{tag}"),
         true,
         &[&format!("poolgate/{pool}/+/bench")],
     )
     .await?;
-    let dir = PluginDir::new(&format!("bench-mqtt-{qos}"))?;
+    let dir = PluginDir::new(&format!("bench-mqtt-{tag}"))?;
     dir.add_built("poolgate_plugin_mqtt")?;
     let config = Config::parse(&format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[plugins]\ndir = {:?}\n",
@@ -213,16 +249,43 @@ async fn bridge(broker: &Mosquitto, qos: u8, n: usize, size: usize) -> anyhow::R
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Pipelined: each send reaches the endpoint's command queue when first polled (at once,
+    // so in order), and only the oldest of at most SEND_WINDOW outstanding sends is awaited.
+    // The sender thus goes as fast as the endpoint hands messages to the data channel.
     let started = Instant::now();
+    let mut pending = std::collections::VecDeque::new();
     for i in 0..n {
-        if !handle
-            .send(peer, "bench", Payload::Binary(payload(i, size)))
-            .await
-        {
+        pace(rate, started, i).await;
+        let mut send = Box::pin(handle.send(peer, "bench", Payload::Binary(payload(i, size))));
+        if let std::task::Poll::Ready(sent) = futures_util::poll!(send.as_mut()) {
+            if !sent {
+                bail!("the endpoint could not send message {i}");
+            }
+            continue;
+        }
+        pending.push_back((i, send));
+        if pending.len() >= SEND_WINDOW {
+            let (i, send) = pending.pop_front().expect("not empty");
+            if !send.await {
+                bail!("the endpoint could not send message {i}");
+            }
+        }
+        if started.elapsed() > RUN_LIMIT {
+            bail!("sending {n} messages took over {RUN_LIMIT:?}");
+        }
+    }
+    for (i, send) in pending {
+        if !send.await {
             bail!("the endpoint could not send message {i}");
         }
     }
+    let sent_in = started.elapsed();
     let got = collect(&sub, n).await;
+    eprintln!(
+        "QoS {qos}: the endpoint took {n} messages in {:.2} s ({:.0} msg/s)",
+        sent_in.as_secs_f64(),
+        n as f64 / sent_in.as_secs_f64().max(1e-9)
+    );
     pump.abort();
     gateway.stop().await;
     Ok(figures(&got, n, started))
@@ -240,30 +303,45 @@ fn main() -> anyhow::Result<()> {
         let (n, size) = (cli.messages, cli.size.max(16));
         println!("bench-mqtt: {n} messages of {size} bytes per run, mosquitto on loopback");
         println!(
-            "{:<28} {:>12} {:>10} {:>10} {:>8}",
+            "load average at start: {}",
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+        );
+        println!(
+            "burst: every message sent at once (throughput; latency is mostly queueing); \
+             paced: {} msg/s for {} messages (latency)",
+            cli.paced_rate,
+            paced_count(&cli)
+        );
+        println!(
+            "{:<36} {:>12} {:>10} {:>10} {:>8}",
             "path", "msgs/s", "p50 ms", "p99 ms", "lost"
         );
+        let paced = Some(cli.paced_rate);
         for (qos, level) in [(QoS::AtMostOnce, 0u8), (QoS::AtLeastOnce, 1)] {
-            eprintln!("QoS {level}: rumqttc floor...");
-            let f = floor(&broker, qos, n, size).await?;
-            eprintln!("QoS {level}: through the bridge...");
-            let b = bridge(&broker, level, n, size).await?;
-            for (name, x) in [
-                (format!("rumqttc direct, QoS {level}"), &f),
-                (format!("bridge, QoS {level}"), &b),
-            ] {
+            for (mode, rate, count) in [("burst", None, n), ("paced", paced, paced_count(&cli))] {
+                eprintln!("QoS {level} {mode}: rumqttc floor...");
+                let f = floor(&broker, qos, count, size, rate).await?;
+                eprintln!("QoS {level} {mode}: through the bridge...");
+                let b = bridge(&broker, level, count, size, rate).await?;
+                for (name, x) in [
+                    (format!("rumqttc direct, QoS {level}, {mode}"), &f),
+                    (format!("bridge, QoS {level}, {mode}"), &b),
+                ] {
+                    println!(
+                        "{name:<36} {:>12.0} {:>10.2} {:>10.2} {:>8}",
+                        x.rate, x.p50_ms, x.p99_ms, x.lost
+                    );
+                }
                 println!(
-                    "{name:<28} {:>12.0} {:>10.2} {:>10.2} {:>8}",
-                    x.rate, x.p50_ms, x.p99_ms, x.lost
+                    "{:<36} {:>11.2}x {:>9.2}x {:>9.2}x",
+                    format!("bridge / floor, QoS {level}, {mode}"),
+                    b.rate / f.rate,
+                    b.p50_ms / f.p50_ms,
+                    b.p99_ms / f.p99_ms
                 );
             }
-            println!(
-                "{:<28} {:>11.2}x {:>9.2}x {:>9.2}x",
-                format!("bridge / floor, QoS {level}"),
-                b.rate / f.rate,
-                b.p50_ms / f.p50_ms,
-                b.p99_ms / f.p99_ms
-            );
         }
         Ok(())
     })
