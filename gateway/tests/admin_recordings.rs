@@ -337,6 +337,38 @@ async fn recordings_routes_list_download_delete_and_refuse() {
         2
     );
 
+    // The same pool and session name in a second directory: each session's url picks it by
+    // folder; without one, 409.
+    let second = root.0.join("second");
+    let second_data = write_session(&second, "other", "20261127T190600Z", 3_000);
+    server.recording_places().remember(Place {
+        directory: second.clone(),
+        path_template: "{pool}/{session}/{peer}".into(),
+    });
+    let twins = api.get("/api/v1/recordings?pool=other").await.json();
+    let twins = twins["sessions"].as_array().unwrap().clone();
+    assert_eq!(twins.len(), 2, "{twins:?}");
+    api.get("/api/v1/recordings/other/20261127T190600Z")
+        .await
+        .error(409, "ambiguous_session", "folder");
+    let url = twins[1]["url"].as_str().unwrap();
+    assert!(url.contains("?folder="), "{url}");
+    let detail = api.get(url).await.json();
+    assert_eq!(detail["folder"], twins[1]["folder"]);
+    let segment_url = detail["peers"]["peer-1"]["recordings"][0]["segments"][0]["url"]
+        .as_str()
+        .unwrap();
+    assert_eq!(api.get(segment_url).await.bytes, second_data);
+    api.get("/api/v1/recordings/other/20261127T190600Z?folder=%2Fnowhere")
+        .await
+        .error(404, "unknown_session", "nowhere");
+    api.get("/api/v1/recordings/other/20261127T190600Z?fold=x")
+        .await
+        .error(400, "invalid_field", "fold");
+    let gone = api.call(Method::DELETE, url, Some(TOKEN), &[], None).await;
+    assert_eq!(gone.status, 204);
+    assert!(!second.join("other/20261127T190600Z").exists());
+
     // Delete: gone from the disk and the API; the other session stays.
     let deleted = api
         .call(Method::DELETE, session, Some(TOKEN), &[], None)

@@ -143,24 +143,39 @@ pub fn routes(ctx: AdminContext) -> BoxedFilter<(Response,)> {
         .and(with_ctx.clone())
         .map(|query: String, ctx: AdminContext| answer(list_sessions(&ctx, &query)));
     let session = warp::path!("api" / "v1" / "recordings" / String / String);
-    let get_session = session.and(warp::get()).and(with_ctx.clone()).map(
-        |pool: String, name: String, ctx: AdminContext| answer(get_session(&ctx, &pool, &name)),
-    );
-    let delete_session = session.and(warp::delete()).and(with_ctx.clone()).map(
-        |pool: String, name: String, ctx: AdminContext| answer(delete_session(&ctx, &pool, &name)),
-    );
+    let get_session = session
+        .and(warp::get())
+        .and(query())
+        .and(with_ctx.clone())
+        .map(
+            |pool: String, name: String, query: String, ctx: AdminContext| {
+                answer(get_session(&ctx, &pool, &name, &query))
+            },
+        );
+    let delete_session = session
+        .and(warp::delete())
+        .and(query())
+        .and(with_ctx.clone())
+        .map(
+            |pool: String, name: String, query: String, ctx: AdminContext| {
+                answer(delete_session(&ctx, &pool, &name, &query))
+            },
+        );
     let download_route = warp::path!("api" / "v1" / "recordings" / String / String / "files" / ..)
         .and(warp::path::tail())
         .and(warp::get())
+        .and(query())
         .and(warp::header::headers_cloned())
         .and(with_ctx)
         .then(
             |pool: String,
              name: String,
              tail: warp::path::Tail,
+             query: String,
              headers: HeaderMap,
              ctx: AdminContext| async move {
-                answer(download(&ctx, &pool, &name, tail.as_str(), &headers).await)
+                let file = tail.as_str().to_string();
+                answer(download(&ctx, &pool, &name, &file, &query, &headers).await)
             },
         );
     list_recorders
@@ -242,7 +257,7 @@ impl Snapshot {
             peers: index.peers.len(),
             segments: index.segments().count(),
             bytes: index.segments().map(|s| s.bytes).sum(),
-            url: session_url(&index.pool, &index.session),
+            url: self.url(f),
         }
     }
 
@@ -264,20 +279,84 @@ impl Snapshot {
         }
     }
 
-    /// The session `pool`/`session` (path segments, percent-encoded), or 404.
-    fn find(&self, pool: &str, session: &str) -> Result<&Found, ApiError> {
-        let pool = path::decode(pool, "pool")?;
-        let session = path::decode(session, "session")?;
+    /// The sessions of `pool` named `session` (one, unless recorders in two directories
+    /// started in the same second).
+    fn named(&self, pool: &str, session: &str) -> Vec<&Found> {
         self.found
             .iter()
-            .find(|f| f.index.pool == pool && f.index.session == session)
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "unknown_session",
-                    format!("no recorded session {session:?} of pool {pool:?}"),
-                )
+            .filter(|f| f.index.pool == pool && f.index.session == session)
+            .collect()
+    }
+
+    /// A session's URL; with `?folder=` when its pool and name alone are ambiguous.
+    fn url(&self, f: &Found) -> String {
+        let base = session_url(&f.index.pool, &f.index.session);
+        if self.named(&f.index.pool, &f.index.session).len() > 1 {
+            let folder = f.dir.display().to_string();
+            format!("{base}?folder={}", path::encode(&folder))
+        } else {
+            base
+        }
+    }
+
+    /// A segment's download URL.
+    fn file_url(&self, f: &Found, file: &str) -> String {
+        let url = self.url(f);
+        let (base, query) = url.split_once('?').unwrap_or((&url, ""));
+        let file: Vec<String> = file.split('/').map(path::encode).collect();
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        format!("{base}/files/{}{query}", file.join("/"))
+    }
+
+    /// The session `pool`/`session` (path segments, percent-encoded), picked by its `folder`
+    /// (the query's) when several have that pool and name: 404 when there is none, 409 when
+    /// several match.
+    fn find(&self, pool: &str, session: &str, query: &str) -> Result<&Found, ApiError> {
+        let pool = path::decode(pool, "pool")?;
+        let session = path::decode(session, "session")?;
+        let folder = query_param(query, "folder")?;
+        let named = self.named(&pool, &session);
+        let matching: Vec<&Found> = named
+            .iter()
+            .copied()
+            .filter(|f| {
+                folder
+                    .as_ref()
+                    .is_none_or(|d| f.dir.display().to_string() == *d)
             })
+            .collect();
+        match matching.as_slice() {
+            [one] => Ok(one),
+            [] => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_session",
+                match folder {
+                    Some(d) => {
+                        format!("no recorded session {session:?} of pool {pool:?} in folder {d:?}")
+                    }
+                    None => format!("no recorded session {session:?} of pool {pool:?}"),
+                },
+            )),
+            several => {
+                let folders: Vec<String> = several
+                    .iter()
+                    .map(|f| f.dir.display().to_string())
+                    .collect();
+                Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "ambiguous_session",
+                    format!(
+                        "{} sessions {session:?} of pool {pool:?} (in {folders:?}); \
+                         add ?folder=<folder> (each one's url has it)",
+                        several.len()
+                    ),
+                ))
+            }
+        }
     }
 }
 
@@ -287,11 +366,6 @@ fn session_url(pool: &str, session: &str) -> String {
         path::encode(pool),
         path::encode(session)
     )
-}
-
-fn file_url(pool: &str, session: &str, file: &str) -> String {
-    let file: Vec<String> = file.split('/').map(path::encode).collect();
-    format!("{}/files/{}", session_url(pool, session), file.join("/"))
 }
 
 fn unknown_recorder(name: &str) -> ApiError {
@@ -410,7 +484,15 @@ pub async fn stop_recorder(ctx: &AdminContext, name: &str) -> Result<Response, A
         .iter()
         .find(|(s, _)| s.name == name)
         .ok_or_else(|| unknown_recorder(&name))?;
-    let recording = before.recorder(status, place).recording;
+    let live_dir = before
+        .found
+        .iter()
+        .find(|f| {
+            before.live.contains(&f.dir)
+                && f.index.pool == status.pool
+                && Some(&f.place) == place.as_ref()
+        })
+        .map(|f| f.dir.clone());
     match ctx.bridges.delete(&name).await {
         Ok(()) => {}
         Err(BridgeError::NotFound(_)) => return Err(unknown_recorder(&name)),
@@ -418,11 +500,11 @@ pub async fn stop_recorder(ctx: &AdminContext, name: &str) -> Result<Response, A
     }
     tracing::info!(bridge = %name, "admin API: recorder \"{name}\" stopped");
     let after = Snapshot::take(ctx);
-    let session = recording.and_then(|r| {
+    let session = live_dir.and_then(|dir| {
         after
             .found
             .iter()
-            .find(|f| f.index.pool == r.pool && f.index.session == r.session)
+            .find(|f| f.dir == dir)
             .map(|f| after.summary(f))
     });
     Ok(warp::reply::json(&Stopped {
@@ -433,20 +515,20 @@ pub async fn stop_recorder(ctx: &AdminContext, name: &str) -> Result<Response, A
     .into_response())
 }
 
-/// The `pool` filter of a sessions query; any other key is refused.
-fn pool_filter(query: &str) -> Result<Option<String>, ApiError> {
-    let mut pool = None;
+/// The one parameter `name` a query string may hold (decoded); any other is refused.
+fn query_param(query: &str, name: &str) -> Result<Option<String>, ApiError> {
+    let mut value = None;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if key != "pool" {
+        let (key, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if key != name {
             return Err(ApiError::bad_request(
                 "invalid_field",
-                format!("query: unknown parameter {key:?} (only `pool` filters sessions)"),
+                format!("query: unknown parameter {key:?} (only `{name}` is taken here)"),
             ));
         }
-        pool = Some(path::decode(&value.replace('+', " "), "pool")?);
+        value = Some(path::decode(&v.replace('+', " "), name)?);
     }
-    Ok(pool)
+    Ok(value)
 }
 
 /// List recorded sessions.
@@ -466,7 +548,7 @@ fn pool_filter(query: &str) -> Result<Option<String>, ApiError> {
     )
 )]
 pub fn list_sessions(ctx: &AdminContext, query: &str) -> Result<Response, ApiError> {
-    let pool = pool_filter(query)?;
+    let pool = query_param(query, "pool")?;
     let snap = Snapshot::take(ctx);
     let sessions = snap
         .found
@@ -489,28 +571,31 @@ pub fn list_sessions(ctx: &AdminContext, query: &str) -> Result<Response, ApiErr
     params(
         ("pool" = String, Path, description = "Pool name"),
         ("session" = String, Path, description = "Session name"),
+        ("folder" = Option<String>, Query, description = "The session folder, when recorders in two directories made sessions of the same pool and name (the session's `url` has it then)"),
     ),
     responses(
         (status = 200, description = "The session", body = SessionDetail),
-        (status = 400, description = "A path segment is not valid percent-encoded UTF-8", body = ErrorBody),
+        (status = 400, description = "A path segment or the query is not valid percent-encoded UTF-8, or an unknown query parameter (`invalid_field`)", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such session (`unknown_session`)", body = ErrorBody),
+        (status = 409, description = "Several sessions of that pool and name, and no `folder` to pick one (`ambiguous_session`)", body = ErrorBody),
     )
 )]
-pub fn get_session(ctx: &AdminContext, pool: &str, session: &str) -> Result<Response, ApiError> {
+pub fn get_session(
+    ctx: &AdminContext,
+    pool: &str,
+    session: &str,
+    query: &str,
+) -> Result<Response, ApiError> {
     let snap = Snapshot::take(ctx);
-    let found = snap.find(pool, session)?;
+    let found = snap.find(pool, session, query)?;
     let mut peers = found.index.peers.clone();
     for segment in peers
         .values_mut()
         .flat_map(|p| &mut p.recordings)
         .flat_map(|r| &mut r.segments)
     {
-        segment.url = Some(file_url(
-            &found.index.pool,
-            &found.index.session,
-            &segment.file,
-        ));
+        segment.url = Some(snap.file_url(found, &segment.file));
     }
     Ok(warp::reply::json(&SessionDetail {
         summary: snap.summary(found),
@@ -531,19 +616,25 @@ pub fn get_session(ctx: &AdminContext, pool: &str, session: &str) -> Result<Resp
     params(
         ("pool" = String, Path, description = "Pool name"),
         ("session" = String, Path, description = "Session name"),
+        ("folder" = Option<String>, Query, description = "The session folder, when recorders in two directories made sessions of the same pool and name (the session's `url` has it then)"),
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "A path segment is not valid percent-encoded UTF-8", body = ErrorBody),
+        (status = 400, description = "A path segment or the query is not valid percent-encoded UTF-8, or an unknown query parameter (`invalid_field`)", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such session (`unknown_session`)", body = ErrorBody),
-        (status = 409, description = "Being recorded (`session_recording`)", body = ErrorBody),
+        (status = 409, description = "Being recorded (`session_recording`), or several sessions of that pool and name and no `folder` (`ambiguous_session`)", body = ErrorBody),
         (status = 500, description = "The folder could not be removed (`delete_failed`)", body = ErrorBody),
     )
 )]
-pub fn delete_session(ctx: &AdminContext, pool: &str, session: &str) -> Result<Response, ApiError> {
+pub fn delete_session(
+    ctx: &AdminContext,
+    pool: &str,
+    session: &str,
+    query: &str,
+) -> Result<Response, ApiError> {
     let snap = Snapshot::take(ctx);
-    let found = snap.find(pool, session)?;
+    let found = snap.find(pool, session, query)?;
     let (pool, session) = (&found.index.pool, &found.index.session);
     if snap.live.contains(&found.dir) {
         let by = snap
@@ -585,15 +676,17 @@ pub fn delete_session(ctx: &AdminContext, pool: &str, session: &str) -> Result<R
     params(
         ("pool" = String, Path, description = "Pool name"),
         ("session" = String, Path, description = "Session name"),
+        ("folder" = Option<String>, Query, description = "The session folder, when recorders in two directories made sessions of the same pool and name (the session's `url` has it then)"),
         ("file" = String, Path, description = "The segment's `file` as the index lists it, e.g. `<peer>/01-00000.webm`"),
         ("range" = Option<String>, Header, description = "One byte range: `bytes=0-1023`, `bytes=1024-`, `bytes=-1024`"),
     ),
     responses(
         (status = 200, description = "The whole file", content_type = "video/webm"),
         (status = 206, description = "The requested range, with `Content-Range`", content_type = "video/webm"),
-        (status = 400, description = "A path segment is not valid percent-encoded UTF-8", body = ErrorBody),
+        (status = 400, description = "A path segment or the query is not valid percent-encoded UTF-8, or an unknown query parameter (`invalid_field`)", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such session (`unknown_session`), or the index lists no such file or it is gone (`unknown_file`)", body = ErrorBody),
+        (status = 409, description = "Several sessions of that pool and name, and no `folder` to pick one (`ambiguous_session`)", body = ErrorBody),
         (status = 416, description = "A range that is malformed, several ranges, or one past the end (`range_not_satisfiable`); `Content-Range: bytes */<length>`", body = ErrorBody),
     )
 )]
@@ -602,11 +695,12 @@ pub async fn download(
     pool: &str,
     session: &str,
     file: &str,
+    query: &str,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let path = {
         let snap = Snapshot::take(ctx);
-        let found = snap.find(pool, session)?;
+        let found = snap.find(pool, session, query)?;
         let name = path::decode(file, "file")?;
         sessions::segment_file(found, &name).map_err(|refusal| {
             let why = match refusal {
@@ -639,14 +733,12 @@ mod tests {
 
     #[test]
     fn urls_encode_each_part() {
-        assert_eq!(
-            file_url("a b", "s1", "p/01-00000.webm"),
-            "/api/v1/recordings/a%20b/s1/files/p/01%2D00000%2Ewebm"
-        );
+        assert_eq!(session_url("a b", "s1"), "/api/v1/recordings/a%20b/s1");
     }
 
     #[test]
-    fn only_pool_filters_sessions() {
+    fn one_query_parameter_is_taken() {
+        let pool_filter = |q| query_param(q, "pool");
         assert_eq!(pool_filter("").unwrap(), None);
         assert_eq!(pool_filter("pool=a%20b").unwrap().as_deref(), Some("a b"));
         assert_eq!(pool_filter("pool=a+b").unwrap().as_deref(), Some("a b"));
