@@ -145,6 +145,7 @@ pub fn list(ctx: &AdminContext) -> impl Reply {
 pub fn create(ctx: &AdminContext, body: &Bytes) -> Result<Response, ApiError> {
     let spec: BridgeSpec = body::parse(body)?;
     let status = ctx.bridges.create(spec).map_err(from_bridge)?;
+    ctx.recordings.remember_bridges(&ctx.bridges);
     tracing::info!(bridge = %status.name, plugin = %status.plugin, pool = %status.pool,
         "admin API: bridge \"{}\" created", status.name);
     let location = format!("/api/v1/bridges/{}", path::encode(&status.name));
@@ -194,6 +195,8 @@ pub fn get(ctx: &AdminContext, name: &str) -> Result<Response, ApiError> {
 pub async fn update(ctx: &AdminContext, name: &str, body: &Bytes) -> Result<Response, ApiError> {
     let (name, _) = find(ctx, name)?;
     let spec = parse_update(&name, body)?;
+    // A recorder's old directory stays listed in /api/v1/recordings.
+    ctx.recordings.remember_bridges(&ctx.bridges);
     let status = ctx.bridges.update(&name, spec).await.map_err(from_bridge)?;
     tracing::info!(bridge = %name, "admin API: bridge \"{name}\" updated and restarted");
     Ok(json(&status))
@@ -227,6 +230,8 @@ fn parse_update(name: &str, body: &Bytes) -> Result<BridgeSpec, ApiError> {
 )]
 pub async fn delete(ctx: &AdminContext, name: &str) -> Result<Response, ApiError> {
     let name = path::decode(name, "name")?;
+    // A recorder's sessions stay listed in /api/v1/recordings after it is gone.
+    ctx.recordings.remember_bridges(&ctx.bridges);
     ctx.bridges.delete(&name).await.map_err(from_bridge)?;
     tracing::info!(bridge = %name, "admin API: bridge \"{name}\" deleted");
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::recordings::Places;
 use crate::bridge::Bridges;
 use crate::signalling::PoolServer;
 
@@ -30,6 +31,8 @@ pub struct AdminContext {
     pub bridges: Bridges,
     pub readiness: Readiness,
     pub max_body_bytes: u64,
+    /// Where recorder bridges have recorded (for `/api/v1/recordings`).
+    pub recordings: Places,
     /// Admin responses by HTTP status code, for `/metrics`.
     responses: Arc<Mutex<BTreeMap<u16, u64>>>,
 }
@@ -46,6 +49,7 @@ impl AdminContext {
             bridges,
             readiness,
             max_body_bytes,
+            recordings: Places::default(),
             responses: Arc::default(),
         }
     }

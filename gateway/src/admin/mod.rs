@@ -3,7 +3,7 @@
 //! - [`token`]: where the bearer token comes from (environment, config, or a generated file).
 //! - [`auth`]: the bearer check that runs before every route but `/health`.
 //! - [`routes`]: the router; one module per resource ([`pools`], [`endpoints`], [`plugins`],
-//!   [`bridges`]) plus [`health`], [`metrics`] and [`openapi`].
+//!   [`bridges`], [`recordings`]) plus [`health`], [`metrics`] and [`openapi`].
 //! - [`error`], [`body`], [`path`]: the one error shape, strict JSON bodies, path segments.
 
 pub mod auth;
@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod path;
 pub mod plugins;
 pub mod pools;
+pub mod recordings;
 pub mod routes;
 pub mod token;
 
@@ -54,6 +55,7 @@ pub enum AdminError {
 pub struct AdminServer {
     addr: SocketAddr,
     origin: TokenOrigin,
+    recording_places: recordings::Places,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -79,6 +81,7 @@ impl AdminServer {
             source,
         })?;
         let ctx = AdminContext::new(pools, bridges, readiness, config.max_body_bytes);
+        let recording_places = ctx.recordings.clone();
         let routes = routes::all(ctx, access);
         let (stop, stopped) = oneshot::channel::<()>();
         let server = warp::serve(routes).incoming(listener).graceful(async {
@@ -89,6 +92,7 @@ impl AdminServer {
         Ok(AdminServer {
             addr,
             origin,
+            recording_places,
             stop: Some(stop),
             task,
         })
@@ -107,6 +111,12 @@ impl AdminServer {
     /// Where the token came from.
     pub fn token_origin(&self) -> &TokenOrigin {
         &self.origin
+    }
+
+    /// Where the recordings routes look for sessions; the places of recorder bridges are
+    /// added as the gateway runs them, and others can be added here.
+    pub fn recording_places(&self) -> &recordings::Places {
+        &self.recording_places
     }
 
     /// Stops listening and lets requests in progress finish (for at most 5 s).

@@ -9,14 +9,14 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::error::ErrorBody;
-use super::{bridges, endpoints, health, metrics, plugins, pools};
+use super::{bridges, endpoints, health, metrics, plugins, pools, recordings};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "poolgate admin API",
         description = "Operate a poolgate gateway: pools, endpoint descriptions, plugins, \
-                       bridges, health and metrics. Every route but /health needs \
+                       bridges, recordings, health and metrics. Every route but /health needs \
                        `Authorization: Bearer <token>`. Errors are `{\"error\": code, \"message\": text}`."
     ),
     paths(
@@ -34,6 +34,14 @@ use super::{bridges, endpoints, health, metrics, plugins, pools};
         bridges::update,
         bridges::delete,
         bridges::restart,
+        recordings::list_recorders,
+        recordings::start_recorder,
+        recordings::get_recorder,
+        recordings::stop_recorder,
+        recordings::list_sessions,
+        recordings::get_session,
+        recordings::delete_session,
+        recordings::download,
         health::health,
         metrics::metrics,
         openapi_json,
@@ -46,6 +54,7 @@ use super::{bridges, endpoints, health, metrics, plugins, pools};
         (name = "endpoints", description = "Endpoints and their descriptions"),
         (name = "plugins", description = "The plugin folder: loaded plugins and refused libraries"),
         (name = "bridges", description = "Bridges: plugin instances, each one endpoint in one pool"),
+        (name = "recordings", description = "Recorders (recorder bridges) and the sessions they wrote: list, download with Range, delete"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

@@ -8,7 +8,9 @@ use warp::{Filter, Reply};
 
 use super::context::AdminContext;
 use super::token::Access;
-use super::{auth, bridges, endpoints, error, health, metrics, openapi, plugins, pools};
+use super::{
+    auth, bridges, endpoints, error, health, metrics, openapi, plugins, pools, recordings,
+};
 
 /// Every admin route, with errors in the API's one shape and each response counted.
 pub fn all(ctx: AdminContext, access: Access) -> BoxedFilter<(Response,)> {
@@ -18,6 +20,8 @@ pub fn all(ctx: AdminContext, access: Access) -> BoxedFilter<(Response,)> {
         .or(plugins::routes(ctx.clone()))
         .unify()
         .or(bridges::routes(ctx.clone()))
+        .unify()
+        .or(recordings::routes(ctx.clone()))
         .unify()
         .or(metrics::routes(ctx.clone()))
         .unify()
