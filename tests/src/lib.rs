@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod endpoint_bench;
+pub mod janus;
 pub mod mqtt;
 pub mod namespace;
 pub mod plugins;

@@ -306,21 +306,25 @@ impl PeerProcess {
         send_video: bool,
         log: &Path,
     ) -> anyhow::Result<PeerProcess> {
-        let err =
-            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut cmd = Command::new(exe);
         cmd.arg("peer")
-            .args(["--signalling", signalling, "--pool", pool])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(err)
-            .kill_on_drop(true);
+            .args(["--signalling", signalling, "--pool", pool]);
         if send_video {
             cmd.arg("--send-video");
         }
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("spawning {}", exe.display()))?;
+        PeerProcess::spawn_command(cmd, name, log)
+    }
+
+    /// Starts `cmd`, any child speaking the same protocol (commands on stdin, [`Report`] lines
+    /// on stdout); its stderr goes to `log`.
+    pub fn spawn_command(mut cmd: Command, name: &str, log: &Path) -> anyhow::Result<PeerProcess> {
+        let err =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().with_context(|| format!("spawning {name}"))?;
         let pid = child.id().context("the peer process exited at once")?;
         let stdin = child.stdin.take().context("no stdin")?;
         let stdout = child.stdout.take().context("no stdout")?;
