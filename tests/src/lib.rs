@@ -12,6 +12,7 @@ pub mod namespace;
 pub mod plugins;
 pub mod pyrtc;
 pub mod recordings;
+pub mod rtp_latency;
 pub mod rtsp_server;
 pub mod scenario;
 pub mod signalling_load;

@@ -33,6 +33,9 @@ use poolgate_tests::janus::config::JanusConfig;
 use poolgate_tests::janus::server::JanusServer;
 use poolgate_tests::janus::viewer::{self, ViewerArgs};
 use poolgate_tests::namespace;
+use poolgate_tests::rtp_latency::capture::capture_rtp;
+use poolgate_tests::rtp_latency::frames::{frames, match_frames, quantile, Latency, RtpPacket};
+use poolgate_tests::rtp_latency::ports::udp_ports;
 use poolgate_tests::rtsp_server::RtspServer;
 use tokio::time::Instant;
 
@@ -61,6 +64,12 @@ struct Cli {
     /// Bound on every viewer of a step receiving media.
     #[arg(long, default_value_t = 120)]
     limit_secs: u64,
+    /// Viewers that join one at a time (nobody else watching) to time their first keyframe.
+    #[arg(long, default_value_t = 5)]
+    joins: usize,
+    /// Capture window for the gateway-added latency (taken with 1 viewer).
+    #[arg(long, default_value_t = 10)]
+    latency_secs: u64,
     /// Which servers to measure: `poolgate`, `janus`, or both.
     #[arg(long, value_delimiter = ',', default_value = "poolgate,janus")]
     servers: Vec<String>,
@@ -139,6 +148,10 @@ struct Series {
     name: &'static str,
     alone: Option<f64>,
     steps: Vec<Step>,
+    /// Time from a viewer starting to join to its first keyframe, ms, one per join.
+    first_keyframe_ms: Vec<u64>,
+    /// Camera frame in -> frame out to the one viewer.
+    latency: Option<Latency>,
 }
 
 impl Series {
@@ -170,9 +183,36 @@ async fn measure(
         fmt_opt(load_average(), 2)
     );
 
+    let mut first_keyframe_ms = Vec::new();
+    for j in 0..cli.joins {
+        let mut p = spawn(1000 + j)?;
+        if join {
+            p.command("join").await?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut got = None;
+        while got.is_none() {
+            match p.next_report(deadline).await {
+                Some(Report::FirstKeyframe { ms }) => got = Some(ms),
+                Some(Report::Error { message }) => eprintln!("bench-camera: {}: {message}", p.name),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        match got {
+            Some(ms) => first_keyframe_ms.push(ms),
+            None => eprintln!("bench-camera: {} saw no keyframe within 30 s", p.name),
+        }
+        p.quit(Duration::from_secs(20)).await;
+        // Join mid-stream at different points of the keyframe interval.
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+    }
+    eprintln!("bench-camera: {name}: first keyframe after joining, ms: {first_keyframe_ms:?}");
+
     let mut viewers: Vec<PeerProcess> = Vec::new();
     let mut bytes = HashMap::new();
     let mut steps = Vec::new();
+    let mut latency = None;
     for &n in &cli.viewers {
         while viewers.len() < n {
             let mut p = spawn(viewers.len())?;
@@ -221,11 +261,20 @@ async fn measure(
             fmt_opt(load_average(), 2)
         );
         steps.push(step);
+        if n == 1 && latency.is_none() {
+            latency = Some(wire_latency(pid, Duration::from_secs(cli.latency_secs)).await?);
+        }
     }
     for v in viewers.drain(..) {
         v.quit(Duration::from_secs(20)).await;
     }
-    Ok(Series { name, alone, steps })
+    Ok(Series {
+        name,
+        alone,
+        steps,
+        first_keyframe_ms,
+        latency,
+    })
 }
 
 async fn run_poolgate(cli: &Cli, camera: &RtspServer, scratch: &Path) -> anyhow::Result<Series> {
@@ -308,6 +357,48 @@ async fn run_janus(cli: &Cli, camera: &RtspServer, scratch: &Path) -> anyhow::Re
     series
 }
 
+/// Captures `lo` for `window` and matches the camera's frames into `pid` with the frames `pid`
+/// sends out (to its one viewer).
+async fn wire_latency(pid: u32, window: Duration) -> anyhow::Result<Latency> {
+    let ports = udp_ports(pid);
+    let packets = tokio::task::spawn_blocking(move || capture_rtp(window)).await??;
+    let mine = |p: &u16| ports.contains(p);
+    let inbound: Vec<&RtpPacket> = packets
+        .iter()
+        .filter(|p| mine(&p.dst_port) && !mine(&p.src_port))
+        .collect();
+    let outbound: Vec<&RtpPacket> = packets
+        .iter()
+        .filter(|p| mine(&p.src_port) && !mine(&p.dst_port))
+        .collect();
+    let busiest = |list: &[&RtpPacket]| {
+        let mut count: HashMap<u32, usize> = HashMap::new();
+        for p in list {
+            *count.entry(p.ssrc).or_default() += 1;
+        }
+        count.into_iter().max_by_key(|(_, c)| *c).map(|(s, _)| s)
+    };
+    let (Some(a), Some(b)) = (busiest(&inbound), busiest(&outbound)) else {
+        bail!(
+            "no RTP both into and out of pid {pid} on lo ({} packets captured)",
+            packets.len()
+        );
+    };
+    let input = frames(inbound.into_iter().filter(|p| p.ssrc == a));
+    let output = frames(outbound.into_iter().filter(|p| p.ssrc == b));
+    let sizes = |f: &[poolgate_tests::rtp_latency::frames::Frame]| {
+        f.iter().take(8).map(|f| f.bytes).collect::<Vec<_>>()
+    };
+    eprintln!(
+        "bench-camera: pid {pid}: {} frames in, {} out; first sizes in {:?}, out {:?}",
+        input.len(),
+        output.len(),
+        sizes(&input),
+        sizes(&output)
+    );
+    Ok(match_frames(&input, &output))
+}
+
 fn print_series(s: &Series) {
     println!(
         "{}: serving the camera to nobody: CPU {} % of a core",
@@ -324,6 +415,26 @@ fn print_series(s: &Series) {
             fmt_opt(s.per_viewer(i), 2),
             fmt_opt(st.rss, 1),
             fmt_opt(st.min_kbps, 0),
+        );
+    }
+    let ttff: Vec<f64> = s.first_keyframe_ms.iter().map(|&m| m as f64).collect();
+    println!(
+        "  joining viewer, start of join -> first keyframe depayloaded: p50 {} ms, max {} ms ({} joins)",
+        fmt_opt(quantile(&ttff, 0.5), 0),
+        fmt_opt(quantile(&ttff, 1.0), 0),
+        ttff.len()
+    );
+    if let Some(l) = &s.latency {
+        println!(
+            "  added latency, camera frame in -> frame out (marker packets): p50 {} ms, p99 {} ms, max {} ms; \
+             first packets: p50 {} ms, p99 {} ms ({} frames, {} size-mismatched)",
+            fmt_opt(quantile(&l.last_ms, 0.5), 2),
+            fmt_opt(quantile(&l.last_ms, 0.99), 2),
+            fmt_opt(quantile(&l.last_ms, 1.0), 2),
+            fmt_opt(quantile(&l.first_ms, 0.5), 2),
+            fmt_opt(quantile(&l.first_ms, 0.99), 2),
+            l.last_ms.len(),
+            l.mismatched
         );
     }
 }

@@ -44,12 +44,14 @@ struct Counter {
     buffers: AtomicU64,
     bytes: AtomicU64,
     keyframes: AtomicU64,
+    /// When the viewer started to watch, to time the first keyframe; taken at the first one.
+    started: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Runs one viewer until `quit` or the end of stdin.
 pub async fn run(args: ViewerArgs) -> anyhow::Result<()> {
     gst::init()?;
-    let result = watch(&args).await;
+    let result = watch(&args, std::time::Instant::now()).await;
     if let Err(e) = &result {
         emit(&Report::Error {
             message: format!("{e:#}"),
@@ -58,13 +60,16 @@ pub async fn run(args: ViewerArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn watch(args: &ViewerArgs) -> anyhow::Result<()> {
+async fn watch(args: &ViewerArgs, started: std::time::Instant) -> anyhow::Result<()> {
     let janus = JanusHandle::attach(&args.api, "janus.plugin.streaming").await?;
     janus
         .message(json!({"request": "watch", "id": args.mountpoint}), None)
         .await?;
     let offer = next_offer(&janus, Instant::now() + Duration::from_secs(30)).await?;
-    let counter = Arc::new(Counter::default());
+    let counter = Arc::new(Counter {
+        started: std::sync::Mutex::new(Some(started)),
+        ..Counter::default()
+    });
     let (pipeline, webrtc) = build(counter.clone())?;
     let answer = answer(&webrtc, &offer).await?;
     janus
@@ -191,6 +196,12 @@ fn build(counter: Arc<Counter>) -> anyhow::Result<(gst::Pipeline, gst::Element)>
                         .fetch_add(buffer.size() as u64, Ordering::Relaxed);
                     if !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
                         counter.keyframes.fetch_add(1, Ordering::Relaxed);
+                        let started = counter.started.lock().ok().and_then(|mut s| s.take());
+                        if let Some(at) = started {
+                            emit(&Report::FirstKeyframe {
+                                ms: at.elapsed().as_millis() as u64,
+                            });
+                        }
                     }
                 }
                 gst::PadProbeReturn::Ok
