@@ -150,6 +150,8 @@ struct Series {
     steps: Vec<Step>,
     /// Time from a viewer starting to join to its first keyframe, ms, one per join.
     first_keyframe_ms: Vec<u64>,
+    /// Of that, the time from the connection being up to the first keyframe, ms.
+    keyframe_after_connected_ms: Vec<u64>,
     /// Camera frame in -> frame out to the one viewer.
     latency: Option<Latency>,
 }
@@ -184,7 +186,10 @@ async fn measure(
     );
 
     let mut first_keyframe_ms = Vec::new();
+    let mut keyframe_after_connected_ms = Vec::new();
     for j in 0..cli.joins {
+        let t0 = Instant::now();
+        let mut connected = None;
         let mut p = spawn(1000 + j)?;
         if join {
             p.command("join").await?;
@@ -193,7 +198,16 @@ async fn measure(
         let mut got = None;
         while got.is_none() {
             match p.next_report(deadline).await {
-                Some(Report::FirstKeyframe { ms }) => got = Some(ms),
+                Some(Report::FirstKeyframe { ms }) => {
+                    got = Some(ms);
+                    if let Some(c) = connected {
+                        let waited: Duration = t0.elapsed() - c;
+                        keyframe_after_connected_ms.push(waited.as_millis() as u64);
+                    }
+                }
+                Some(Report::PeerState { state, .. }) if state == "connected" => {
+                    connected.get_or_insert(t0.elapsed());
+                }
                 Some(Report::Error { message }) => eprintln!("bench-camera: {}: {message}", p.name),
                 Some(_) => {}
                 None => break,
@@ -207,7 +221,10 @@ async fn measure(
         // Join mid-stream at different points of the keyframe interval.
         tokio::time::sleep(Duration::from_millis(1300)).await;
     }
-    eprintln!("bench-camera: {name}: first keyframe after joining, ms: {first_keyframe_ms:?}");
+    eprintln!(
+        "bench-camera: {name}: first keyframe after joining, ms: {first_keyframe_ms:?}; \
+         of which after the connection was up: {keyframe_after_connected_ms:?}"
+    );
 
     let mut viewers: Vec<PeerProcess> = Vec::new();
     let mut bytes = HashMap::new();
@@ -273,6 +290,7 @@ async fn measure(
         alone,
         steps,
         first_keyframe_ms,
+        keyframe_after_connected_ms,
         latency,
     })
 }
@@ -418,11 +436,19 @@ fn print_series(s: &Series) {
         );
     }
     let ttff: Vec<f64> = s.first_keyframe_ms.iter().map(|&m| m as f64).collect();
+    let waits: Vec<f64> = s
+        .keyframe_after_connected_ms
+        .iter()
+        .map(|&m| m as f64)
+        .collect();
     println!(
-        "  joining viewer, start of join -> first keyframe depayloaded: p50 {} ms, max {} ms ({} joins)",
+        "  joining viewer, start of join -> first keyframe depayloaded: p50 {} ms, max {} ms \
+         ({} joins); connection up -> first keyframe: p50 {} ms, max {} ms",
         fmt_opt(quantile(&ttff, 0.5), 0),
         fmt_opt(quantile(&ttff, 1.0), 0),
-        ttff.len()
+        ttff.len(),
+        fmt_opt(quantile(&waits, 0.5), 0),
+        fmt_opt(quantile(&waits, 1.0), 0),
     );
     if let Some(l) = &s.latency {
         println!(

@@ -157,6 +157,15 @@ fn build(counter: Arc<Counter>) -> anyhow::Result<(gst::Pipeline, gst::Element)>
     let agent = webrtc.property::<gst::glib::Object>("ice-agent");
     agent.emit_by_name::<bool>("add-local-ip-address", &[&"127.0.0.1"]);
     pipeline.add(&webrtc)?;
+    webrtc.connect_notify(Some("connection-state"), |w, _| {
+        let state = w.property::<gst_webrtc::WebRTCPeerConnectionState>("connection-state");
+        if state == gst_webrtc::WebRTCPeerConnectionState::Connected {
+            emit(&Report::PeerState {
+                peer: "janus".into(),
+                state: "connected".into(),
+            });
+        }
+    });
     let weak = pipeline.downgrade();
     webrtc.connect_pad_added(move |_, pad| {
         let Some(pipeline) = weak.upgrade() else {
