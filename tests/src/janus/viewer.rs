@@ -245,7 +245,7 @@ async fn answer(webrtc: &gst::Element, offer: &str) -> anyhow::Result<String> {
         let _ = tx.send(());
     });
     webrtc.emit_by_name::<()>("set-remote-description", &[&offer, &promise]);
-    tokio::time::timeout(Duration::from_secs(10), rx)
+    tokio::time::timeout(Duration::from_secs(30), rx)
         .await
         .context("set-remote-description timed out")??;
 
@@ -258,13 +258,13 @@ async fn answer(webrtc: &gst::Element, offer: &str) -> anyhow::Result<String> {
         let _ = tx.send(answer);
     });
     webrtc.emit_by_name::<()>("create-answer", &[&None::<gst::Structure>, &promise]);
-    let answer = tokio::time::timeout(Duration::from_secs(10), rx)
+    let answer = tokio::time::timeout(Duration::from_secs(30), rx)
         .await
         .context("create-answer timed out")??
         .context("webrtcbin made no answer")?;
     webrtc.emit_by_name::<()>("set-local-description", &[&answer, &None::<gst::Promise>]);
 
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let state = webrtc.property::<gst_webrtc::WebRTCICEGatheringState>("ice-gathering-state");
         if state == gst_webrtc::WebRTCICEGatheringState::Complete {

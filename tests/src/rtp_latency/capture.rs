@@ -91,7 +91,7 @@ fn read_packets(fd: i32, duration: Duration) -> anyhow::Result<Vec<RtpPacket>> {
         if n <= 0 {
             continue;
         }
-        if from.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+        if from.sll_pkttype == libc::PACKET_OUTGOING {
             continue;
         }
         let mut stamp = libc::timespec {
