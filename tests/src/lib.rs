@@ -6,11 +6,13 @@
 
 pub mod browser;
 pub mod endpoint_bench;
+pub mod janus;
 pub mod mqtt;
 pub mod namespace;
 pub mod plugins;
 pub mod pyrtc;
 pub mod recordings;
+pub mod rtp_latency;
 pub mod rtsp_server;
 pub mod scenario;
 pub mod signalling_load;

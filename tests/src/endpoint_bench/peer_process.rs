@@ -54,6 +54,11 @@ pub enum Report {
         #[serde(default)]
         keyframes: u64,
     },
+    /// The first keyframe (a buffer not flagged delta, depayloaded: the first decodable
+    /// frame) since `join`; `ms`: how long after `join` it arrived.
+    FirstKeyframe {
+        ms: u64,
+    },
     /// The endpoint stopped on its own (not asked to).
     Stopped {
         reason: String,
@@ -94,6 +99,20 @@ struct Counter {
     buffers: AtomicU64,
     bytes: AtomicU64,
     keyframes: AtomicU64,
+    /// When the last `join` came, to time the first keyframe after it.
+    joined: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Counter {
+    /// Reports [`Report::FirstKeyframe`] for the first keyframe after `join`, once.
+    fn keyframe(&self) {
+        let joined = self.joined.lock().ok().and_then(|mut j| j.take());
+        if let Some(at) = joined {
+            emit(&Report::FirstKeyframe {
+                ms: at.elapsed().as_millis() as u64,
+            });
+        }
+    }
 }
 
 /// One consumer of an incoming track: the tee pad and the fakesink behind it.
@@ -120,6 +139,9 @@ pub async fn run_child(args: PeerArgs) -> anyhow::Result<()> {
                         counter.buffers.store(0, Ordering::Relaxed);
                         counter.bytes.store(0, Ordering::Relaxed);
                         counter.keyframes.store(0, Ordering::Relaxed);
+                        if let Ok(mut j) = counter.joined.lock() {
+                            *j = Some(std::time::Instant::now());
+                        }
                         match start(&args).await {
                             Ok(e) => endpoint = Some(e),
                             Err(e) => emit(&Report::Error { message: format!("{e:#}") }),
@@ -261,6 +283,7 @@ fn consume(
                 .fetch_add(buffer.size() as u64, Ordering::Relaxed);
             if !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
                 counter.keyframes.fetch_add(1, Ordering::Relaxed);
+                counter.keyframe();
             }
         }
         gst::PadProbeReturn::Ok
@@ -306,21 +329,25 @@ impl PeerProcess {
         send_video: bool,
         log: &Path,
     ) -> anyhow::Result<PeerProcess> {
-        let err =
-            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut cmd = Command::new(exe);
         cmd.arg("peer")
-            .args(["--signalling", signalling, "--pool", pool])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(err)
-            .kill_on_drop(true);
+            .args(["--signalling", signalling, "--pool", pool]);
         if send_video {
             cmd.arg("--send-video");
         }
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("spawning {}", exe.display()))?;
+        PeerProcess::spawn_command(cmd, name, log)
+    }
+
+    /// Starts `cmd`, any child speaking the same protocol (commands on stdin, [`Report`] lines
+    /// on stdout); its stderr goes to `log`.
+    pub fn spawn_command(mut cmd: Command, name: &str, log: &Path) -> anyhow::Result<PeerProcess> {
+        let err =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().with_context(|| format!("spawning {name}"))?;
         let pid = child.id().context("the peer process exited at once")?;
         let stdin = child.stdin.take().context("no stdin")?;
         let stdout = child.stdout.take().context("no stdout")?;
