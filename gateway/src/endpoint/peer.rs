@@ -10,6 +10,7 @@ use gstreamer_sdp as gst_sdp;
 use gstreamer_webrtc as gst_webrtc;
 use tokio::sync::mpsc;
 
+use std::mem;
 use std::sync::{Arc, Mutex};
 
 use super::datachannel::{self, ChannelSignal, ChannelSpec, Payload};
@@ -118,6 +119,9 @@ pub struct PeerConnection {
     channel_specs: Vec<ChannelSpec>,
     /// While `Some`, negotiation-needed is held back; `Some(true)` once one was held.
     first_offer_hold: Option<bool>,
+    /// A negotiation-needed was held when the peer's first offer came: once our answer is
+    /// sent, offer only if that answer left some of our media or channels out.
+    offer_unless_answered: bool,
     /// The latest connection state webrtcbin reported.
     pub state: gst_webrtc::WebRTCPeerConnectionState,
 }
@@ -163,6 +167,7 @@ impl PeerConnection {
             next_generation: 1,
             channel_specs,
             first_offer_hold: hold_first_offer.map(|_| false),
+            offer_unless_answered: false,
             state: gst_webrtc::WebRTCPeerConnectionState::New,
         };
         peer.build()?;
@@ -248,26 +253,39 @@ impl PeerConnection {
     /// Feeds an event to the machine and performs what it asks. Signalling output is returned
     /// for the endpoint to send, in order.
     pub fn handle(&mut self, event: Event) -> Vec<Outgoing> {
-        let mut events = vec![event];
         if let Some(held) = &mut self.first_offer_hold {
-            match &events[0] {
+            match &event {
                 Event::NegotiationNeeded => {
                     *held = true;
                     return Vec::new();
                 }
                 Event::RemoteSdp(d) if d.kind == SdpType::Offer => {
-                    // Their offer came first: answer it, then offer what we still need.
-                    let was_held = self.first_offer_hold.take() == Some(true);
-                    events.extend(was_held.then_some(Event::NegotiationNeeded));
+                    // Their offer came first: answer it, then offer what we still need. Usually
+                    // nothing: webrtcbin puts our media into the answer. An offer anyway would
+                    // be a second round the browser may collide with (measured in the churn
+                    // trial: Chromium then fails its answer with "Failed to setup RTCP mux").
+                    self.offer_unless_answered = self.first_offer_hold.take() == Some(true);
                 }
                 _ => {}
             }
         }
-        let mut outgoing = Vec::new();
-        for event in events {
-            outgoing.extend(self.run(event));
-        }
-        outgoing
+        self.run(event)
+    }
+
+    /// Whether the answer just set and sent (`sdp`) has every published source sending and,
+    /// if we open channels, a data section: then no offer of ours is needed after it.
+    fn answer_carries_everything(&self, sdp: &str) -> bool {
+        let Some(branch) = &self.branch else {
+            return false;
+        };
+        let media = branch.sending.iter().all(|t| {
+            use gst_webrtc::WebRTCRTPTransceiverDirection as D;
+            let mid = t.property::<Option<String>>("mid");
+            let direction = t.property::<D>("current-direction");
+            mid.is_some() && matches!(direction, D::Sendrecv | D::Sendonly)
+        });
+        let channels = self.channel_specs.is_empty() || sdp.contains("\nm=application");
+        media && branch.sending.len() >= self.published.len() && channels
     }
 
     /// Stops holding back our first offer; makes it now if one was held.
@@ -363,7 +381,13 @@ impl PeerConnection {
                 if desc.kind == SdpType::Offer {
                     desc.sdp = super::sdp::number_new_data_section(&desc.sdp);
                 }
-                outgoing.push(Outgoing::Sdp(desc))
+                let answer_left_out = desc.kind == SdpType::Answer
+                    && mem::take(&mut self.offer_unless_answered)
+                    && !self.answer_carries_everything(&desc.sdp);
+                outgoing.push(Outgoing::Sdp(desc));
+                if answer_left_out {
+                    return Some(Event::NegotiationNeeded);
+                }
             }
             Action::SendCandidate(c) => outgoing.push(Outgoing::Candidate(c)),
             Action::Rebuild { reason } => {
