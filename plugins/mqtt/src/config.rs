@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use crate::route::Route;
 use crate::template::{check_filter, Template, Var};
 
 /// The bridge's `config` table (see the README's "MQTT bridge" section).
@@ -27,9 +28,10 @@ pub struct Config {
     pub keep_alive_seconds: u64,
     #[serde(default = "yes")]
     pub clean_session: bool,
-    /// Channel labels forwarded to MQTT; `["*"]` forwards every channel.
-    #[serde(default = "all_channels")]
-    pub channels: Vec<String>,
+    /// Channel labels forwarded to MQTT; `["*"]` forwards every channel. Default `["*"]`; not
+    /// allowed beside `routes` (each route lists its own).
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
     #[serde(default = "default_topic")]
     pub topic_template: String,
     /// false: the message's bytes as they are; true: a JSON envelope.
@@ -51,6 +53,26 @@ pub struct Config {
     pub drop_policy: DropPolicy,
     #[serde(default = "yes")]
     pub presence: bool,
+    /// Per-channel publish settings; the first route whose `channels` match a message's label
+    /// takes it. Without it, the top-level keys form the one route.
+    #[serde(default)]
+    pub routes: Option<Vec<RouteConfig>>,
+}
+
+/// One `[[bridge.config.routes]]` entry: the keys left out are the top-level ones.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Labels this route takes, or `["*"]` for every label.
+    pub channels: Vec<String>,
+    #[serde(default)]
+    pub topic_template: Option<String>,
+    #[serde(default)]
+    pub envelope: Option<bool>,
+    #[serde(default)]
+    pub qos: Option<u8>,
+    #[serde(default)]
+    pub retain: Option<bool>,
 }
 
 /// Which message goes when the buffer is full.
@@ -69,9 +91,6 @@ fn yes() -> bool {
 }
 fn default_keep_alive() -> u64 {
     30
-}
-fn all_channels() -> Vec<String> {
-    vec!["*".into()]
 }
 fn default_topic() -> String {
     "poolgate/{pool}/{peer}/{label}".into()
@@ -150,10 +169,11 @@ pub fn read_ca(path: &str) -> Result<Vec<u8>, String> {
     Ok(pem)
 }
 
-/// The checked, parsed forms of the templates.
+/// The checked, parsed forms of the templates, and the routes they make.
 #[derive(Clone, Debug)]
 pub struct Templates {
-    pub topic: Template,
+    /// Pool -> MQTT, in config order (the first match wins); never empty.
+    pub routes: Vec<Route>,
     pub to_peer: Template,
     pub to_all: Template,
 }
@@ -185,14 +205,34 @@ impl Config {
         if self.password.is_some() && self.username.is_none() {
             return Err("`password`: needs a `username`".into());
         }
-        if self.channels.is_empty() {
-            return Err("`channels`: list labels, or [\"*\"] for every channel".into());
-        }
-        if let Some(bad) = self.channels.iter().find(|l| l.is_empty()) {
-            return Err(format!("`channels`: {bad:?} is not a label"));
-        }
         let topic =
             Template::parse(&self.topic_template).map_err(|e| format!("`topic_template`: {e}"))?;
+        let routes =
+            match &self.routes {
+                None => {
+                    let channels = self.channels.clone().unwrap_or_else(|| vec!["*".into()]);
+                    check_channels(&channels, "channels")?;
+                    vec![Route::new(
+                        &channels,
+                        topic,
+                        self.envelope,
+                        self.qos,
+                        self.retain,
+                    )]
+                }
+                Some(_) if self.channels.is_some() => return Err(
+                    "`channels`: leave it out when `routes` is given (each route lists its own)"
+                        .into(),
+                ),
+                Some(list) if list.is_empty() => {
+                    return Err("`routes`: list at least one route, or leave it out".into())
+                }
+                Some(list) => list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| self.route(i, r, &topic))
+                    .collect::<Result<_, _>>()?,
+            };
         let to_peer = Template::parse(&self.to_peer_template)
             .and_then(|t| t.check_matchable(&[Var::Peer, Var::Label]).map(|_| t))
             .map_err(|e| format!("`to_peer_template`: {e}"))?;
@@ -214,12 +254,49 @@ impl Config {
         Ok((
             broker,
             Templates {
-                topic,
+                routes,
                 to_peer,
                 to_all,
             },
         ))
     }
+}
+
+impl Config {
+    /// Route `i` checked, with the top-level keys for those it leaves out.
+    fn route(&self, i: usize, r: &RouteConfig, topic: &Template) -> Result<Route, String> {
+        check_channels(&r.channels, &format!("routes[{i}].channels"))?;
+        let qos = r.qos.unwrap_or(self.qos);
+        if qos > 2 {
+            return Err(format!("`routes[{i}].qos`: {qos} is not 0, 1 or 2"));
+        }
+        let topic = match &r.topic_template {
+            Some(t) => {
+                Template::parse(t).map_err(|e| format!("`routes[{i}].topic_template`: {e}"))?
+            }
+            None => topic.clone(),
+        };
+        Ok(Route::new(
+            &r.channels,
+            topic,
+            r.envelope.unwrap_or(self.envelope),
+            qos,
+            r.retain.unwrap_or(self.retain),
+        ))
+    }
+}
+
+/// A `channels` list names labels (or is `["*"]`); `field` is its name in errors.
+fn check_channels(channels: &[String], field: &str) -> Result<(), String> {
+    if channels.is_empty() {
+        return Err(format!(
+            "`{field}`: list labels, or [\"*\"] for every channel"
+        ));
+    }
+    if let Some(bad) = channels.iter().find(|l| l.is_empty()) {
+        return Err(format!("`{field}`: {bad:?} is not a label"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -236,7 +313,7 @@ mod tests {
         let c: Config = parse_config(r#"{"broker": "mqtt://127.0.0.1:1883"}"#).unwrap();
         c.validate().unwrap();
         assert_eq!(c.qos, 1);
-        assert_eq!(c.channels, ["*"]);
+        assert_eq!(c.channels, None);
         assert_eq!(c.buffer_messages, 10_000);
         assert_eq!(c.drop_policy, DropPolicy::Oldest);
         assert!(c.presence && c.clean_session && !c.envelope && !c.retain);
@@ -278,6 +355,42 @@ mod tests {
             (
                 r#"{"broker": "mqtt://x", "password": "p"}"#,
                 "`password`: needs",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "routes": [{"channels": ["a"]}, {"channels": ["b"], "qos": 3}]}"#,
+                "`routes[1].qos`: 3 is not",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "qos": 5, "routes": [{"channels": ["a"], "qos": 0}]}"#,
+                "`qos`",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "routes": [{"channels": []}]}"#,
+                "`routes[0].channels`: list labels",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "routes": [{"channels": ["a"], "topic_template": "a/{x}"}]}"#,
+                "`routes[0].topic_template`: unknown placeholder {x}",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "routes": [{"channels": ["a"], "qos_": 1}]}"#,
+                "unknown field `qos_`",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "routes": [{"qos": 1}]}"#,
+                "missing field `channels`",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "routes": []}"#,
+                "`routes`: list at least",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "channels": ["a"], "routes": [{"channels": ["a"]}]}"#,
+                "`channels`: leave it out",
+            ),
+            (
+                r#"{"broker": "mqtt://x", "channels": []}"#,
+                "`channels`: list labels",
             ),
             (
                 r#"{"broker": "mqtt://x", "brokr": 1}"#,

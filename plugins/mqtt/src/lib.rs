@@ -57,7 +57,7 @@ impl Plugin for Mqtt {
     fn start(host: Host, config: Config) -> Result<Self, String> {
         let (broker, templates) = config.validate()?;
         let ca = config.ca_file.as_deref().map(config::read_ca).transpose()?;
-        let router = Router::new(&config, templates);
+        let router = Router::new(templates);
         host.set_status("connecting");
         let mut pool = PoolSide::default();
         // Our channels to every peer (now and later joiners), so a page gets them without

@@ -4,9 +4,9 @@
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::config::{Config, Templates};
+use crate::config::Templates;
 use crate::message::Message;
-use crate::template::TemplateError;
+use crate::template::{Template, TemplateError};
 
 /// An MQTT publish the bridge makes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,15 +26,51 @@ pub enum Target {
     Peer { peer: String, label: String },
 }
 
+/// One pool -> MQTT route: the labels it takes and how it publishes them.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// `None`: every label (`["*"]`).
+    channels: Option<Vec<String>>,
+    topic: Template,
+    envelope: bool,
+    qos: u8,
+    retain: bool,
+}
+
+impl Route {
+    /// A route from checked settings; a `*` among `channels` takes every label.
+    pub fn new(
+        channels: &[String],
+        topic: Template,
+        envelope: bool,
+        qos: u8,
+        retain: bool,
+    ) -> Route {
+        let all = channels.iter().any(|c| c == "*");
+        Route {
+            channels: (!all).then(|| channels.to_vec()),
+            topic,
+            envelope,
+            qos,
+            retain,
+        }
+    }
+
+    /// Whether this route takes messages on `label`.
+    fn takes(&self, label: &str) -> bool {
+        match &self.channels {
+            None => true,
+            Some(labels) => labels.iter().any(|l| l == label),
+        }
+    }
+}
+
 /// The routes of one bridge.
 #[derive(Clone, Debug)]
 pub struct Router {
     templates: Templates,
-    /// `None`: every label.
-    channels: Option<Vec<String>>,
-    envelope: bool,
-    qos: u8,
-    retain: bool,
+    /// The labels named by the routes, each once, in config order.
+    own: Vec<String>,
 }
 
 /// What the JSON envelope says about a message's sender.
@@ -44,28 +80,32 @@ pub struct Sender<'a> {
 }
 
 impl Router {
-    pub fn new(config: &Config, templates: Templates) -> Router {
-        let all = config.channels.iter().any(|c| c == "*");
-        Router {
-            templates,
-            channels: (!all).then(|| config.channels.clone()),
-            envelope: config.envelope,
-            qos: config.qos,
-            retain: config.retain,
+    pub fn new(templates: Templates) -> Router {
+        let mut own: Vec<String> = Vec::new();
+        for route in &templates.routes {
+            for label in route.channels.iter().flatten() {
+                if !own.contains(label) {
+                    own.push(label.clone());
+                }
+            }
         }
+        Router { templates, own }
     }
 
-    /// The labels the bridge opens to every peer itself (none with `["*"]`).
+    /// The labels the bridge opens to every peer itself: those the routes name (a `["*"]`
+    /// route names none).
     pub fn own_channels(&self) -> &[String] {
-        self.channels.as_deref().unwrap_or(&[])
+        &self.own
+    }
+
+    /// The route of messages on `label`: the first whose channels match.
+    pub fn route(&self, label: &str) -> Option<&Route> {
+        self.templates.routes.iter().find(|r| r.takes(label))
     }
 
     /// Whether messages on `label` go to MQTT.
     pub fn forwards(&self, label: &str) -> bool {
-        match &self.channels {
-            None => true,
-            Some(labels) => labels.iter().any(|l| l == label),
-        }
+        self.route(label).is_some()
     }
 
     /// The publish for a message from `sender` on `label`, or `None` when that channel is not
@@ -78,11 +118,11 @@ impl Router {
         message: &Message,
         timestamp_ms: u64,
     ) -> Result<Option<Publish>, TemplateError> {
-        if !self.forwards(label) {
+        let Some(route) = self.route(label) else {
             return Ok(None);
-        }
-        let topic = self.templates.topic.render(pool, sender.peer, label)?;
-        let payload = if self.envelope {
+        };
+        let topic = route.topic.render(pool, sender.peer, label)?;
+        let payload = if route.envelope {
             envelope(sender, label, message, timestamp_ms)
         } else {
             message.bytes().to_vec()
@@ -90,8 +130,8 @@ impl Router {
         Ok(Some(Publish {
             topic,
             payload,
-            qos: self.qos,
-            retain: self.retain,
+            qos: route.qos,
+            retain: route.retain,
         }))
     }
 
@@ -147,12 +187,13 @@ pub mod presence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use poolgate_plugin_api::parse_config;
 
     fn router(json: &str) -> Router {
         let config: Config = parse_config(json).unwrap();
         let (_, templates) = config.validate().unwrap();
-        Router::new(&config, templates)
+        Router::new(templates)
     }
 
     fn from(peer: &str) -> Sender<'_> {
@@ -237,6 +278,76 @@ mod tests {
             (Some("hi"), Some(false))
         );
         assert_eq!(v["description"], Value::Null);
+    }
+
+    fn publish(r: &Router, label: &str) -> Option<Publish> {
+        r.outgoing("p", &from("a"), label, &Message::Text("x".into()), 5)
+            .unwrap()
+    }
+
+    #[test]
+    fn first_matching_route_wins() {
+        let r = router(
+            r#"{"broker": "mqtt://h", "routes": [
+                {"channels": ["alarm"], "qos": 2, "retain": true, "topic_template": "alarms/{peer}"},
+                {"channels": ["alarm", "telemetry"], "qos": 0},
+                {"channels": ["*"], "envelope": true}
+            ]}"#,
+        );
+        let p = publish(&r, "alarm").unwrap();
+        assert_eq!((p.topic.as_str(), p.qos, p.retain), ("alarms/a", 2, true));
+        assert_eq!(p.payload, b"x");
+        let p = publish(&r, "telemetry").unwrap();
+        assert_eq!(
+            (p.topic.as_str(), p.qos, p.retain),
+            ("poolgate/p/a/telemetry", 0, false)
+        );
+        // Only the `*` route takes `chat`: its envelope, the top-level QoS.
+        let p = publish(&r, "chat").unwrap();
+        assert_eq!((p.qos, p.retain), (1, false));
+        let v: Value = serde_json::from_slice(&p.payload).unwrap();
+        assert_eq!(v["label"], "chat");
+        assert_eq!(r.own_channels(), ["alarm", "telemetry"]);
+    }
+
+    #[test]
+    fn routes_inherit_the_top_level_keys() {
+        let r = router(
+            r#"{"broker": "mqtt://h", "qos": 2, "retain": true, "envelope": true,
+                "topic_template": "t/{label}/{peer}",
+                "routes": [{"channels": ["a"]}, {"channels": ["b"], "qos": 0, "retain": false,
+                            "envelope": false, "topic_template": "b/{peer}"}]}"#,
+        );
+        let p = publish(&r, "a").unwrap();
+        assert_eq!((p.topic.as_str(), p.qos, p.retain), ("t/a/a", 2, true));
+        assert!(serde_json::from_slice::<Value>(&p.payload).is_ok());
+        let p = publish(&r, "b").unwrap();
+        assert_eq!((p.topic.as_str(), p.qos, p.retain), ("b/a", 0, false));
+        assert_eq!(p.payload, b"x");
+    }
+
+    #[test]
+    fn a_label_no_route_takes_is_not_forwarded() {
+        let r = router(
+            r#"{"broker": "mqtt://h", "routes": [{"channels": ["a"]}, {"channels": ["b"]}]}"#,
+        );
+        assert!(r.forwards("a") && r.forwards("b"));
+        assert!(!r.forwards("c"));
+        assert_eq!(publish(&r, "c"), None);
+        assert_eq!(r.own_channels(), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_star_route_takes_every_label_and_opens_none() {
+        let r = router(r#"{"broker": "mqtt://h", "qos": 0, "routes": [{"channels": ["*"]}]}"#);
+        assert!(r.forwards("anything"));
+        assert!(r.own_channels().is_empty());
+        assert_eq!(publish(&r, "anything").unwrap().qos, 0);
+        // Without `routes`, the top-level keys are the one route.
+        let r = router(r#"{"broker": "mqtt://h", "channels": ["a"], "qos": 0, "retain": true}"#);
+        let p = publish(&r, "a").unwrap();
+        assert_eq!((p.qos, p.retain), (0, true));
+        assert_eq!(publish(&r, "b"), None);
     }
 
     #[test]
