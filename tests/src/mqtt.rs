@@ -282,6 +282,8 @@ pub struct Received {
     pub topic: String,
     pub payload: Vec<u8>,
     pub retain: bool,
+    /// The QoS it came at: the lower of the publisher's and the subscription's (1).
+    pub qos: u8,
     /// When the subscriber's event loop got it.
     pub at: std::time::Instant,
 }
@@ -323,6 +325,7 @@ impl Subscriber {
                             topic: p.topic.clone(),
                             payload: p.payload.to_vec(),
                             retain: p.retain,
+                            qos: p.qos as u8,
                             at: std::time::Instant::now(),
                         })
                     }

@@ -144,7 +144,7 @@ async fn browser_to_broker() -> anyhow::Result<()> {
 name = "mqtt"
 plugin = "mqtt"
 pool = "mq-out"
-config = {{ broker = "{}", channels = ["telemetry"], qos = 1 }}
+config = {{ broker = "{}", qos = 1, routes = [{{ channels = ["telemetry"] }}, {{ channels = ["alarm", "telemetry"], qos = 0, retain = true, topic_template = "poolgate/{{pool}}/alarms/{{peer}}" }}] }}
 "#,
             broker.url()
         ),
@@ -192,6 +192,12 @@ config = {{ broker = "{}", channels = ["telemetry"], qos = 1 }}
         .await?;
     let got = on_topic(&got);
     ensure!(got.len() == 1100, "{} messages, not 1,100", got.len());
+    // The first route naming `telemetry` takes it: QoS 1, not retained.
+    ensure!(
+        got.iter().all(|r| r.qos == 1 && !r.retain),
+        "telemetry not at QoS 1 unretained: {:?}",
+        got.iter().find(|r| r.qos != 1 || r.retain)
+    );
     for (i, r) in got.iter().enumerate() {
         ensure!(
             r.payload == stream_message(i),
@@ -251,6 +257,45 @@ config = {{ broker = "{}", channels = ["telemetry"], qos = 1 }}
         "1,100 messages byte-equal and in order; publish latency (moving average) {:.1} ms",
         metric(&status, "publish_latency_ms")
     );
+
+    // The second route: `alarm` (opened by the bridge too) goes to its own topic at QoS 0,
+    // retained, so a subscriber that comes later gets it at once, marked retained.
+    channel_open(&mut b, "p", &bridge, "alarm").await?;
+    b.eval(
+        "p",
+        &format!("window.chans[{:?}].send('fire')", format!("{bridge}/alarm")),
+    )
+    .await?;
+    let alarm_topic = format!("poolgate/mq-out/alarms/{page}");
+    let got = sub
+        .wait_for("the alarm", DELIVERY_LIMIT, |got| {
+            got.iter().any(|r| r.topic == alarm_topic)
+        })
+        .await?;
+    let alarm = got.iter().find(|r| r.topic == alarm_topic).unwrap();
+    ensure!(
+        alarm.payload == b"fire" && alarm.qos == 0,
+        "alarm: {alarm:?}"
+    );
+    let late = Subscriber::connect(
+        broker.port(),
+        "out-late",
+        true,
+        &["poolgate/mq-out/alarms/#", "poolgate/mq-out/+/telemetry"],
+    )
+    .await?;
+    let got = late
+        .wait_for("the retained alarm", STATUS_LIMIT, |got| !got.is_empty())
+        .await?;
+    ensure!(
+        got.len() == 1
+            && got[0].topic == alarm_topic
+            && got[0].payload == b"fire"
+            && got[0].retain
+            && got[0].qos == 0,
+        "a later subscriber got {got:?}"
+    );
+    println!("alarm route: QoS 0, retained, on its own topic");
     b.quit().await?;
     gateway.stop().await;
     Ok(())
