@@ -163,18 +163,7 @@ pub fn fingerprint(sdp: &str) -> Option<&str> {
 /// `sdp` with the value of every `a=fingerprint:` line replaced by `fingerprint` (hash name
 /// and value, as in the attribute). Every other byte is kept.
 pub fn with_fingerprint(sdp: &str, fingerprint: &str) -> String {
-    let mut out = String::with_capacity(sdp.len());
-    for line in sdp.split_inclusive('\n') {
-        let body = line.trim_end_matches(['\r', '\n']);
-        if body.starts_with("a=fingerprint:") {
-            out.push_str("a=fingerprint:");
-            out.push_str(fingerprint);
-            out.push_str(&line[body.len()..]);
-        } else {
-            out.push_str(line);
-        }
-    }
-    out
+    with_attribute_value(sdp, "fingerprint", fingerprint)
 }
 
 /// The first `a=setup:` value. Every section of one description carries the same one.
@@ -188,12 +177,19 @@ pub fn dtls_setup(sdp: &str) -> Option<DtlsSetup> {
 /// A description without `a=setup:` lines is returned unchanged (webrtcbin and browsers always
 /// write them; inventing one would need to know where sections start, which is not needed).
 pub fn with_dtls_setup(sdp: &str, setup: DtlsSetup) -> String {
+    with_attribute_value(sdp, "setup", setup.as_str())
+}
+
+/// `sdp` with the value of every `a=<name>:` line replaced by `value`, each line's own ending
+/// kept. Every other byte is kept.
+fn with_attribute_value(sdp: &str, name: &str, value: &str) -> String {
+    let prefix = format!("a={name}:");
     let mut out = String::with_capacity(sdp.len() + 8);
     for line in sdp.split_inclusive('\n') {
         let body = line.trim_end_matches(['\r', '\n']);
-        if body.starts_with("a=setup:") {
-            out.push_str("a=setup:");
-            out.push_str(setup.as_str());
+        if body.starts_with(&prefix) {
+            out.push_str(&prefix);
+            out.push_str(value);
             out.push_str(&line[body.len()..]);
         } else {
             out.push_str(line);

@@ -547,6 +547,26 @@ mod tests {
     use std::time::Duration;
 
     /// Waits (bounded) for a notice that satisfies `want`; fails on a failure notice.
+    /// A notifier for the mixer and the receiving end of what it reports.
+    fn notices() -> (Notify, mpsc::Receiver<Notice>) {
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let notify: Notify = Box::new(move |n: Notice| {
+            let _ = tx.lock().unwrap().send(n);
+        });
+        (notify, rx)
+    }
+
+    /// The shipped templates, with `video_encoder` as the encoder.
+    fn templates(video_encoder: &str) -> Templates {
+        Templates {
+            video_input: VIDEO_INPUT_TEMPLATE.into(),
+            audio_input: AUDIO_INPUT_TEMPLATE.into(),
+            video_encoder: video_encoder.into(),
+            audio_encoder: AUDIO_ENCODER_TEMPLATE.into(),
+        }
+    }
+
     fn wait_for(rx: &mpsc::Receiver<Notice>, want: impl Fn(&Notice) -> bool) -> Vec<Notice> {
         let mut seen = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -582,17 +602,8 @@ mod tests {
         let tee = |n: &str| pipeline.by_name(n).unwrap();
         let dir = std::env::temp_dir().join(format!("recorder-mixer-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let (tx, rx) = mpsc::channel();
-        let tx = Mutex::new(tx);
-        let notify = Box::new(move |n: Notice| {
-            let _ = tx.lock().unwrap().send(n);
-        });
-        let templates = Templates {
-            video_input: VIDEO_INPUT_TEMPLATE.into(),
-            audio_input: AUDIO_INPUT_TEMPLATE.into(),
-            video_encoder: H264_ENCODER_TEMPLATE.into(),
-            audio_encoder: AUDIO_ENCODER_TEMPLATE.into(),
-        };
+        let (notify, rx) = notices();
+        let templates = templates(H264_ENCODER_TEMPLATE);
         let format = Format {
             width: 320,
             height: 180,
@@ -634,17 +645,8 @@ mod tests {
         let pipeline = gst::Pipeline::new();
         let dir = std::env::temp_dir().join(format!("recorder-mixer-we-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let (tx, rx) = mpsc::channel();
-        let tx = Mutex::new(tx);
-        let notify = Box::new(move |n: Notice| {
-            let _ = tx.lock().unwrap().send(n);
-        });
-        let templates = Templates {
-            video_input: VIDEO_INPUT_TEMPLATE.into(),
-            audio_input: AUDIO_INPUT_TEMPLATE.into(),
-            video_encoder: VP8_ENCODER_TEMPLATE.into(),
-            audio_encoder: AUDIO_ENCODER_TEMPLATE.into(),
-        };
+        let (notify, rx) = notices();
+        let templates = templates(VP8_ENCODER_TEMPLATE);
         let format = Format {
             width: 160,
             height: 90,
