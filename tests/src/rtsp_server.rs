@@ -41,6 +41,15 @@ pub const MJPEG_AAC: &str = "( videotestsrc is-live=true pattern=smpte \
     audiotestsrc is-live=true wave=sine freq=550 volume=0.2 ! audioconvert ! audioresample \
     ! avenc_aac ! aacparse ! rtpmp4gpay name=pay1 pt=97 )";
 
+/// [`H264_PCMU`]'s video (no audio) with a keyframe only every 20 minutes: a viewer that joins
+/// after the first one decodes only if the camera answers a keyframe request (RTCP PLI), which
+/// gst-rtsp-server does by asking its encoder.
+pub const H264_RARE_KEYFRAMES: &str = "( videotestsrc is-live=true pattern=ball \
+    ! video/x-raw,width=640,height=480,framerate=30/1 \
+    ! openh264enc complexity=low rate-control=bitrate bitrate=1000000 gop-size=36000 \
+    ! video/x-h264,profile=constrained-baseline ! h264parse \
+    ! rtph264pay name=pay0 pt=96 config-interval=-1 )";
+
 /// An H.265 camera (a keyframe every second, no audio): browsers cannot take it, so the
 /// bridge transcodes. Small, so x265 keeps up on a loaded machine.
 pub const H265: &str = "( videotestsrc is-live=true pattern=ball \

@@ -13,7 +13,9 @@ use poolgate::bridge::BridgeStatus;
 use poolgate::Gateway;
 use poolgate_tests::browser::Browser;
 use poolgate_tests::plugins::{self, PluginDir};
-use poolgate_tests::rtsp_server::{Lower, RtspServer, H264_HIGH_PCMU, H264_PCMU, H265, MJPEG_AAC};
+use poolgate_tests::rtsp_server::{
+    Lower, RtspServer, H264_HIGH_PCMU, H264_PCMU, H264_RARE_KEYFRAMES, H265, MJPEG_AAC,
+};
 use poolgate_tests::scenario::{decoded_stream, run, run_trials, CONNECT_LIMIT};
 use serde_json::Value;
 
@@ -36,6 +38,9 @@ fn main() {
             }),
             Trial::test("endpoint_camera_transcodes_mjpeg_and_aac", || {
                 run(transcode_scenario())
+            }),
+            Trial::test("endpoint_camera_passthrough_keyframe_on_request", || {
+                run(keyframe_request_scenario())
             }),
             Trial::test("endpoint_camera_transcodes_h265", || run(h265_scenario())),
             Trial::test("endpoint_camera_explicit_transports", || {
@@ -180,6 +185,28 @@ async fn transcode_scenario() -> anyhow::Result<()> {
         metric(&status, "transcoding") == Some(1.0) && metric(&status, "codec_vp8") == Some(1.0),
         "{status:#?}"
     );
+    b.quit().await?;
+    gateway.stop().await;
+    server.stop();
+    Ok(())
+}
+
+/// A passthrough camera whose only keyframe came before the viewer joined (the next one is 20
+/// minutes away): the page decodes because the bridge's keyframe request reached the camera as
+/// an RTCP PLI and its encoder made one.
+async fn keyframe_request_scenario() -> anyhow::Result<()> {
+    let server = RtspServer::start(0, &[("/cam", H264_RARE_KEYFRAMES)], None)?;
+    let dir = PluginDir::new("camera-pli")?;
+    let url = server.url(None, "/cam");
+    let gateway = start_gateway(&dir, &camera_bridge("cam", &format!("url = {url:?}"))).await?;
+    let endpoint = live_endpoint(&gateway, "cam").await?;
+    let mut b = viewer(&gateway).await?;
+    decoded_stream(&mut b, "v", &endpoint, "video/H264").await?;
+    let status = wait_bridge(&gateway, "cam", |s| {
+        metric(s, "keyframe_requests").is_some_and(|k| k >= 1.0)
+    })
+    .await?;
+    ensure!(metric(&status, "transcoding") == Some(0.0), "{status:#?}");
     b.quit().await?;
     gateway.stop().await;
     server.stop();
