@@ -36,6 +36,7 @@ bench: deps-bench build pyrtc
 	./target/release/bench-recorder
 	./target/release/bench-recorder --composite --peers 2,4 --seconds 10
 	./target/release/bench-camera
+	./target/release/bench-camera-keyframe
 
 # The reference ssp server (PyPI pyrtc 2.0.2), for the remote-pool tests and the benchmark.
 pyrtc: .venv/pyrtc/installed

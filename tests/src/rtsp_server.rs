@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use anyhow::{anyhow, Context};
 use gstreamer as gst;
 use gstreamer::glib;
+use gstreamer_rtsp_server::gst_rtsp::RTSPLowerTrans;
 use gstreamer_rtsp_server::prelude::*;
 use gstreamer_rtsp_server::{
     RTSPAuth, RTSPFilterResult, RTSPMediaFactory, RTSPServer, RTSPToken,
@@ -40,6 +41,41 @@ pub const MJPEG_AAC: &str = "( videotestsrc is-live=true pattern=smpte \
     audiotestsrc is-live=true wave=sine freq=550 volume=0.2 ! audioconvert ! audioresample \
     ! avenc_aac ! aacparse ! rtpmp4gpay name=pay1 pt=97 )";
 
+/// [`H264_PCMU`]'s video (no audio) with a keyframe only every 20 minutes: a viewer that joins
+/// after the first one decodes only if the camera answers a keyframe request (RTCP PLI), which
+/// gst-rtsp-server does by asking its encoder.
+pub const H264_RARE_KEYFRAMES: &str = "( videotestsrc is-live=true pattern=ball \
+    ! video/x-raw,width=640,height=480,framerate=30/1 \
+    ! openh264enc complexity=low rate-control=bitrate bitrate=1000000 gop-size=36000 \
+    ! video/x-h264,profile=constrained-baseline ! h264parse \
+    ! rtph264pay name=pay0 pt=96 config-interval=-1 )";
+
+/// An H.265 camera (a keyframe every second, no audio): browsers cannot take it, so the
+/// bridge transcodes. Small, so x265 keeps up on a loaded machine.
+pub const H265: &str = "( videotestsrc is-live=true pattern=ball \
+    ! video/x-raw,width=320,height=240,framerate=15/1 \
+    ! x265enc speed-preset=ultrafast tune=zerolatency key-int-max=15 bitrate=300 \
+    ! h265parse ! rtph265pay name=pay0 pt=96 config-interval=-1 )";
+
+/// Which RTSP lower transports a mount point accepts (SETUP with another one gets 461).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lower {
+    /// UDP (unicast and multicast) and TCP (interleaved): the server's default.
+    Any,
+    TcpOnly,
+    UdpOnly,
+}
+
+impl Lower {
+    fn protocols(self) -> RTSPLowerTrans {
+        match self {
+            Lower::Any => RTSPLowerTrans::UDP | RTSPLowerTrans::UDP_MCAST | RTSPLowerTrans::TCP,
+            Lower::TcpOnly => RTSPLowerTrans::TCP,
+            Lower::UdpOnly => RTSPLowerTrans::UDP,
+        }
+    }
+}
+
 /// A running server.
 pub struct RtspServer {
     port: u16,
@@ -55,10 +91,21 @@ impl RtspServer {
         mounts: &[(&str, &str)],
         auth: Option<(&str, &str)>,
     ) -> anyhow::Result<RtspServer> {
+        let mounts: Vec<(&str, &str, Lower)> =
+            mounts.iter().map(|(p, l)| (*p, *l, Lower::Any)).collect();
+        RtspServer::start_with_lower(port, &mounts, auth)
+    }
+
+    /// [`RtspServer::start`] with each mount's accepted lower transports.
+    pub fn start_with_lower(
+        port: u16,
+        mounts: &[(&str, &str, Lower)],
+        auth: Option<(&str, &str)>,
+    ) -> anyhow::Result<RtspServer> {
         gst::init()?;
-        let mounts: Vec<(String, String)> = mounts
+        let mounts: Vec<Mount> = mounts
             .iter()
-            .map(|(p, l)| (p.to_string(), l.to_string()))
+            .map(|(p, l, lower)| (p.to_string(), l.to_string(), *lower))
             .collect();
         let auth = auth.map(|(u, p)| (u.to_string(), p.to_string()));
         let (ready_tx, ready) = mpsc::channel();
@@ -116,11 +163,13 @@ impl Drop for RtspServer {
 }
 
 type Ready = mpsc::Sender<anyhow::Result<(u16, glib::MainLoop)>>;
+/// Path, launch description, accepted lower transports.
+type Mount = (String, String, Lower);
 
 fn serve(
     context: &glib::MainContext,
     port: u16,
-    mounts: &[(String, String)],
+    mounts: &[Mount],
     auth: Option<&(String, String)>,
     ready: &Ready,
 ) -> anyhow::Result<()> {
@@ -128,10 +177,11 @@ fn serve(
     server.set_address("127.0.0.1");
     server.set_service(&port.to_string());
     let points = server.mount_points().context("no mount points")?;
-    for (path, launch) in mounts {
+    for (path, launch, lower) in mounts {
         let factory = RTSPMediaFactory::new();
         factory.set_launch(launch);
         factory.set_shared(true);
+        factory.set_protocols(lower.protocols());
         if auth.is_some() {
             factory.add_role_from_structure(
                 &gst::Structure::builder("camera-user")

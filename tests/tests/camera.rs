@@ -13,7 +13,9 @@ use poolgate::bridge::BridgeStatus;
 use poolgate::Gateway;
 use poolgate_tests::browser::Browser;
 use poolgate_tests::plugins::{self, PluginDir};
-use poolgate_tests::rtsp_server::{RtspServer, H264_HIGH_PCMU, H264_PCMU, MJPEG_AAC};
+use poolgate_tests::rtsp_server::{
+    Lower, RtspServer, H264_HIGH_PCMU, H264_PCMU, H264_RARE_KEYFRAMES, H265, MJPEG_AAC,
+};
 use poolgate_tests::scenario::{decoded_stream, run, run_trials, CONNECT_LIMIT};
 use serde_json::Value;
 
@@ -36,6 +38,13 @@ fn main() {
             }),
             Trial::test("endpoint_camera_transcodes_mjpeg_and_aac", || {
                 run(transcode_scenario())
+            }),
+            Trial::test("endpoint_camera_passthrough_keyframe_on_request", || {
+                run(keyframe_request_scenario())
+            }),
+            Trial::test("endpoint_camera_transcodes_h265", || run(h265_scenario())),
+            Trial::test("endpoint_camera_explicit_transports", || {
+                run(transports_scenario())
             }),
             Trial::test("endpoint_camera_custom_pipeline", || {
                 run(custom_pipeline_scenario())
@@ -177,6 +186,114 @@ async fn transcode_scenario() -> anyhow::Result<()> {
         "{status:#?}"
     );
     b.quit().await?;
+    gateway.stop().await;
+    server.stop();
+    Ok(())
+}
+
+/// A passthrough camera whose only keyframe came before the viewer joined (the next one is 20
+/// minutes away): the page decodes because the bridge's keyframe request reached the camera as
+/// an RTCP PLI and its encoder made one.
+async fn keyframe_request_scenario() -> anyhow::Result<()> {
+    let server = RtspServer::start(0, &[("/cam", H264_RARE_KEYFRAMES)], None)?;
+    let dir = PluginDir::new("camera-pli")?;
+    let url = server.url(None, "/cam");
+    let gateway = start_gateway(&dir, &camera_bridge("cam", &format!("url = {url:?}"))).await?;
+    let endpoint = live_endpoint(&gateway, "cam").await?;
+    let mut b = viewer(&gateway).await?;
+    decoded_stream(&mut b, "v", &endpoint, "video/H264").await?;
+    let status = wait_bridge(&gateway, "cam", |s| {
+        metric(s, "keyframe_requests").is_some_and(|k| k >= 1.0)
+    })
+    .await?;
+    ensure!(metric(&status, "transcoding") == Some(0.0), "{status:#?}");
+    b.quit().await?;
+    gateway.stop().await;
+    server.stop();
+    Ok(())
+}
+
+/// An H.265 camera: browsers cannot take it, so it is decoded and encoded once to VP8, which the
+/// page decodes; the metrics say so.
+async fn h265_scenario() -> anyhow::Result<()> {
+    let server = RtspServer::start(0, &[("/cam", H265)], None)?;
+    let dir = PluginDir::new("camera-h265")?;
+    let url = server.url(None, "/cam");
+    let gateway = start_gateway(&dir, &camera_bridge("cam", &format!("url = {url:?}"))).await?;
+    let endpoint = live_endpoint(&gateway, "cam").await?;
+    let mut b = viewer(&gateway).await?;
+    let video = decoded_stream(&mut b, "v", &endpoint, "video/VP8").await?;
+    let status = wait_bridge(&gateway, "cam", |s| metric(s, "transcoding").is_some()).await?;
+    ensure!(
+        metric(&status, "transcoding") == Some(1.0)
+            && metric(&status, "codec_vp8") == Some(1.0)
+            && metric(&status, "codec_h264").is_none(),
+        "{status:#?}"
+    );
+    let size = wait_bridge(&gateway, "cam", |s| metric(s, "width").is_some()).await?;
+    ensure!(
+        metric(&size, "width") == Some(320.0) && metric(&size, "height") == Some(240.0),
+        "{size:#?}"
+    );
+    ensure!(
+        video["framesDecoded"].as_u64().unwrap_or(0) > 0,
+        "no frame decoded: {video}"
+    );
+    b.quit().await?;
+    gateway.stop().await;
+    server.stop();
+    Ok(())
+}
+
+/// `transport = "tcp"` and `"udp"` really use that lower transport: the server has a TCP-only
+/// and a UDP-only mount, which refuse (461) a SETUP with the other one. Each bridge goes live
+/// on the mount of its own transport and keeps retrying on the other.
+async fn transports_scenario() -> anyhow::Result<()> {
+    let server = RtspServer::start_with_lower(
+        0,
+        &[
+            ("/tcp", H264_PCMU, Lower::TcpOnly),
+            ("/udp", H264_PCMU, Lower::UdpOnly),
+        ],
+        None,
+    )?;
+    let bridge = |name: &str, transport: &str, path: &str| {
+        let url = server.url(None, path);
+        camera_bridge(
+            name,
+            &format!("url = {url:?}, transport = {transport:?}, audio = false"),
+        )
+    };
+    let bridges = [
+        bridge("tcp", "tcp", "/tcp"),
+        bridge("udp", "udp", "/udp"),
+        bridge("tcp-on-udp-only", "tcp", "/udp"),
+        bridge("udp-on-tcp-only", "udp", "/tcp"),
+    ]
+    .concat();
+    let dir = PluginDir::new("camera-transports")?;
+    let gateway = start_gateway(&dir, &bridges).await?;
+    for name in ["tcp", "udp"] {
+        let status = wait_bridge(&gateway, name, |s| {
+            s.status == "live" && metric(s, "fps").is_some_and(|f| f > 0.0)
+        })
+        .await?;
+        ensure!(metric(&status, "codec_h264") == Some(1.0), "{status:#?}");
+    }
+    for name in ["tcp-on-udp-only", "udp-on-tcp-only"] {
+        let status = wait_bridge(&gateway, name, |s| {
+            metric(s, "reconnects").is_some_and(|r| r >= 1.0)
+        })
+        .await?;
+        // rtspsrc: "No supported stream was found. You might need to allow more transport
+        // protocols ..." (the server answered 461 to its SETUP).
+        ensure!(
+            status.status.starts_with("retrying: ")
+                && status.status.contains("transport")
+                && metric(&status, "codec_h264").is_none(),
+            "{name} got media over a transport it was not given: {status:#?}"
+        );
+    }
     gateway.stop().await;
     server.stop();
     Ok(())

@@ -19,6 +19,9 @@ pub struct Config {
     /// Publish the camera's audio too.
     #[serde(default = "yes")]
     pub audio: bool,
+    /// Ask a passthrough camera for a keyframe (RTCP PLI) when a peer needs one.
+    #[serde(default = "yes")]
+    pub request_keyframes: bool,
     /// `rtspsrc`'s jitter buffer, in ms (0: packets go on as they come).
     #[serde(default)]
     pub latency_ms: u32,
@@ -160,8 +163,8 @@ mod tests {
         let c = parse(r#"{"url": "test"}"#).unwrap();
         assert_eq!(c.source().unwrap(), Source::Test);
         assert_eq!(
-            (c.transport, c.video_codec, c.audio),
-            (Transport::Auto, VideoCodec::Auto, true)
+            (c.transport, c.video_codec, c.audio, c.request_keyframes),
+            (Transport::Auto, VideoCodec::Auto, true, true)
         );
         assert_eq!((c.latency_ms, c.reconnect_max_seconds), (0, 30));
         assert_eq!((c.width, c.height, c.framerate), (640, 480, 30));
@@ -207,10 +210,12 @@ mod tests {
     fn rtsp_with_options() {
         let c = parse(
             r#"{"url": "rtsp://u:p@127.0.0.1:8554/cam", "transport": "tcp", "video_codec": "vp8",
-                "audio": false, "latency_ms": 50, "reconnect_max_seconds": 5}"#,
+                "audio": false, "latency_ms": 50, "reconnect_max_seconds": 5,
+                "request_keyframes": false}"#,
         )
         .unwrap();
         assert_eq!(c.transport.protocols(), "tcp");
+        assert!(!c.request_keyframes);
         match c.source().unwrap() {
             Source::Rtsp(u) => assert_eq!(u.location(), "rtsp://127.0.0.1:8554/cam"),
             other => panic!("{other:?}"),

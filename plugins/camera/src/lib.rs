@@ -53,7 +53,14 @@ impl Plugin for Camera {
         match event {
             Event::Joined { .. } => self.viewers.clear(),
             Event::PeerState { id, state } if state == "connected" => {
-                self.viewers.insert(id);
+                // The endpoint asks for a keyframe when it links the peer's branch, before
+                // the connection is up: that keyframe is lost to this peer, and a camera that
+                // made it on request starts its keyframe interval again. Ask once more now
+                // that media reaches the peer.
+                let newly_connected = self.viewers.insert(id);
+                if newly_connected {
+                    self.supervisor.request_keyframe();
+                }
             }
             Event::PeerState { id, .. } | Event::PeerLeft { id } => {
                 self.viewers.remove(&id);

@@ -39,13 +39,19 @@ use poolgate_tests::rtp_latency::ports::udp_ports;
 use poolgate_tests::rtsp_server::RtspServer;
 use tokio::time::Instant;
 
-/// The camera: H.264 constrained baseline, 1280x720 at 30 fps, a keyframe a second. openh264
-/// is asked for 2 Mbit/s but sends about 4 on this moving pattern (measured).
-const CAMERA_720P: &str = "( videotestsrc is-live=true pattern=smpte horizontal-speed=4 \
-    ! video/x-raw,width=1280,height=720,framerate=30/1 \
-    ! openh264enc complexity=low rate-control=bitrate bitrate=2000000 gop-size=30 \
-    ! video/x-h264,profile=constrained-baseline ! h264parse \
-    ! rtph264pay name=pay0 pt=96 config-interval=-1 )";
+/// The camera: H.264 constrained baseline, 1280x720 at 30 fps, a keyframe every `gop_secs`
+/// (1 by default). openh264 is asked for 2 Mbit/s but sends about 4 on this moving pattern
+/// (measured).
+fn camera_720p(gop_secs: u32) -> String {
+    format!(
+        "( videotestsrc is-live=true pattern=smpte horizontal-speed=4 \
+         ! video/x-raw,width=1280,height=720,framerate=30/1 \
+         ! openh264enc complexity=low rate-control=bitrate bitrate=2000000 gop-size={} \
+         ! video/x-h264,profile=constrained-baseline ! h264parse \
+         ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
+        gop_secs * 30
+    )
+}
 
 /// The Janus mountpoint's id.
 const MOUNTPOINT: u64 = 1;
@@ -71,6 +77,12 @@ struct Cli {
     /// Capture window for the gateway-added latency (taken with 1 viewer).
     #[arg(long, default_value_t = 10)]
     latency_secs: u64,
+    /// The camera's keyframe interval, seconds.
+    #[arg(long, default_value_t = 1)]
+    gop_secs: u32,
+    /// Run the camera bridge with `request_keyframes = false` (no RTCP PLI to the camera).
+    #[arg(long)]
+    no_keyframe_requests: bool,
     /// Which servers to measure: `poolgate`, `janus`, or both.
     #[arg(long, value_delimiter = ',', default_value = "poolgate,janus")]
     servers: Vec<String>,
@@ -307,9 +319,11 @@ async fn run_poolgate(cli: &Cli, camera: &RtspServer, scratch: &Path) -> anyhow:
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\n[plugins]\ndir = {:?}\n\
              [[bridge]]\nname = \"cam\"\nplugin = \"camera\"\npool = \"cam\"\n\
-             ice_local_addresses = [\"127.0.0.1\"]\nconfig = {{ url = {:?}, audio = false }}\n",
+             ice_local_addresses = [\"127.0.0.1\"]\n\
+             config = {{ url = {:?}, audio = false, request_keyframes = {} }}\n",
             repo_root().join("target/release").display().to_string(),
             camera.url(None, "/cam"),
+            !cli.no_keyframe_requests,
         ),
     )?;
     let log = std::fs::File::create(scratch.join("poolgate.log"))?;
@@ -469,7 +483,7 @@ fn print_series(s: &Series) {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(format!("bench-camera-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
-    let camera = RtspServer::start(0, &[("/cam", CAMERA_720P)], None)?;
+    let camera = RtspServer::start(0, &[("/cam", &camera_720p(cli.gop_secs))], None)?;
     eprintln!("bench-camera: load average {}", fmt_opt(load_average(), 2));
     let wants = |name: &str| cli.servers.iter().any(|s| s == name);
     let pool = if wants("poolgate") {
@@ -485,8 +499,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     camera.stop();
 
     println!(
-        "camera: RTSP H.264 720p30 (openh264, about 4 Mbit/s), gst-rtsp-server over UDP, \
-         passthrough; N receive-only webrtcbin viewers"
+        "camera: RTSP H.264 720p30 (openh264, about 4 Mbit/s, a keyframe every {} s), \
+         gst-rtsp-server over UDP, passthrough (keyframe requests to the camera: {}); \
+         N receive-only webrtcbin viewers",
+        cli.gop_secs,
+        if cli.no_keyframe_requests {
+            "off"
+        } else {
+            "RTCP PLI"
+        }
     );
     for s in pool.iter().chain(janus.iter()) {
         print_series(s);

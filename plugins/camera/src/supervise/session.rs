@@ -5,12 +5,14 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use poolgate_plugin_api::gst::glib::translate::ToGlibPtr;
 use poolgate_plugin_api::gst::{self, prelude::*};
 
 use super::failure::Failure;
 use super::shared::Shared;
 use crate::config::{Config, Source};
 use crate::pipeline::plan::{self, Kind};
+use crate::source::feedback;
 
 /// A running camera pipeline.
 pub struct Session {
@@ -135,6 +137,14 @@ fn rtsp_pipeline(
     let src = src
         .build()
         .map_err(|e| Failure::Other(format!("rtspsrc: {e}")))?;
+    if config.request_keyframes {
+        src.connect("on-sdp", false, |args| {
+            if let Some(value) = args.get(1) {
+                ask_for_pli(value);
+            }
+            None
+        });
+    }
     pipeline
         .add(&src)
         .map_err(|e| Failure::Other(e.to_string()))?;
@@ -186,6 +196,39 @@ fn rtsp_pipeline(
         }
     });
     Ok(pipeline)
+}
+
+/// Adds `a=rtcp-fb:<pt> nack pli` to the camera's video sections (see
+/// [`crate::source::feedback`]); `value` is the SDP message of rtspsrc's `on-sdp` signal.
+fn ask_for_pli(value: &gst::glib::Value) {
+    if !value.type_().is_a(gstreamer_sdp::SDPMessage::static_type()) {
+        return;
+    }
+    // SAFETY: rtspsrc emits `on-sdp` with its own message (a boxed GstSDPMessage, checked
+    // above) so that handlers may change it before it configures the streams; nothing else
+    // reads or writes it during the emission, and `SDPMessageRef` is its transparent wrapper.
+    let sdp = unsafe {
+        let ptr = gst::glib::gobject_ffi::g_value_get_boxed(value.to_glib_none().0)
+            as *mut gstreamer_sdp::SDPMessageRef;
+        match ptr.as_mut() {
+            Some(sdp) => sdp,
+            None => return,
+        }
+    };
+    for media in sdp.medias_mut() {
+        let formats: Vec<String> = media.formats().map(str::to_string).collect();
+        let formats: Vec<&str> = formats.iter().map(String::as_str).collect();
+        let rtcp_fb: Vec<String> = media
+            .attributes()
+            .filter(|a| a.key() == "rtcp-fb")
+            .filter_map(|a| a.value().map(str::to_string))
+            .collect();
+        let rtcp_fb: Vec<&str> = rtcp_fb.iter().map(String::as_str).collect();
+        let kind = media.media().unwrap_or("").to_string();
+        for value in feedback::missing_pli(&kind, &formats, &rtcp_fb) {
+            media.add_attribute("rtcp-fb", Some(&value));
+        }
+    }
 }
 
 fn link_branch(

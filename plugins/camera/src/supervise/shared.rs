@@ -131,8 +131,9 @@ impl Shared {
         };
     }
 
-    /// Asks the camera pipeline for a keyframe: encoders make one; a passthrough stream gets its
-    /// next one from the camera (parameter sets are repeated before each).
+    /// Asks the camera pipeline for a keyframe: encoders make one; on a passthrough stream
+    /// rtpbin sends the camera an RTCP PLI (see [`crate::source::feedback`]), and a camera that
+    /// ignores it sends its next keyframe on its own schedule (parameter sets go before each).
     pub fn request_keyframe(&self, kind: Kind) {
         self.keyframe_requests.fetch_add(1, Ordering::Relaxed);
         let sink = self.sinks.lock().unwrap().get(&kind).cloned();

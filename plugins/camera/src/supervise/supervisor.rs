@@ -32,6 +32,7 @@ const METRICS_EVERY: Duration = Duration::from_secs(1);
 /// The handle of the supervisor thread.
 pub struct Supervisor {
     notes: Sender<Note>,
+    shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -40,6 +41,7 @@ impl Supervisor {
     pub fn start(host: Host, config: Config, source: Source) -> Supervisor {
         let (notes, inbox) = channel();
         let shared = Arc::new(Shared::new(notes.clone()));
+        let for_thread = shared.clone();
         let thread = std::thread::Builder::new()
             .name("camera".into())
             .spawn(move || {
@@ -47,7 +49,7 @@ impl Supervisor {
                     host,
                     config,
                     source,
-                    shared,
+                    shared: for_thread,
                     inbox,
                     reconnects: 0,
                     metrics: Metrics::default(),
@@ -57,8 +59,14 @@ impl Supervisor {
             .expect("a thread starts");
         Supervisor {
             notes,
+            shared,
             thread: Some(thread),
         }
+    }
+
+    /// Asks the camera for a video keyframe now (from any thread).
+    pub fn request_keyframe(&self) {
+        self.shared.request_keyframe(Kind::Video);
     }
 
     /// Stops the session, unpublishes, and waits for the thread.
