@@ -24,6 +24,7 @@ pub mod member;
 pub mod negotiation;
 pub mod peer;
 pub mod sdp;
+pub mod sdp_map;
 pub mod stats;
 pub mod track;
 
