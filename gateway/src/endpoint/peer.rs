@@ -308,7 +308,7 @@ impl PeerConnection {
         let mut outgoing = Vec::new();
         let mut pending = vec![event];
         while let Some(event) = pending.pop() {
-            let event = self.to_wire(event);
+            let event = self.translate_for_machine(event);
             for action in self.machine.on(event) {
                 if let Some(follow_up) = self.perform(action, &mut outgoing) {
                     pending.push(follow_up);
@@ -321,7 +321,7 @@ impl PeerConnection {
     /// What webrtcbin generated, in the session's numbering the machine and the remote use
     /// (see [`sdp_map`]). A fresh webrtcbin that continues a session maps its sections from
     /// each offer it creates until it is given a description.
-    fn to_wire(&mut self, event: Event) -> Event {
+    fn translate_for_machine(&mut self, event: Event) -> Event {
         let Some(branch) = &mut self.branch else {
             return event;
         };
