@@ -144,6 +144,7 @@ enum Command {
     PublicationFailed(Published),
     Unpublish(PublicationId, oneshot::Sender<bool>),
     Renegotiate(Option<EndpointId>),
+    RestartIce(Option<EndpointId>),
     Stats(oneshot::Sender<Vec<PeerStats>>),
     Send {
         peer: EndpointId,
@@ -216,6 +217,13 @@ impl EndpointHandle {
     /// collisions). The exchange follows the usual perfect-negotiation rules.
     pub fn renegotiate(&self, peer: Option<EndpointId>) {
         let _ = self.commands.send(Command::Renegotiate(peer));
+    }
+
+    /// Restarts ICE with one peer, or with every peer, as an ICE failure would: new ICE
+    /// credentials offered to the peer (on GStreamer 1.22, from a rebuilt webrtcbin that keeps
+    /// the session's media sections). A peer without a completed exchange ignores it.
+    pub fn restart_ice(&self, peer: Option<EndpointId>) {
+        let _ = self.commands.send(Command::RestartIce(peer));
     }
 
     /// Every peer connection's figures now (negotiation state, bytes, packets, round-trip
@@ -496,6 +504,15 @@ impl Runner {
                 };
                 for id in ids {
                     self.feed(id, Event::NegotiationNeeded, signaller);
+                }
+            }
+            Command::RestartIce(target) => {
+                let ids: Vec<EndpointId> = match target {
+                    Some(id) => vec![id],
+                    None => self.peers.keys().copied().collect(),
+                };
+                for id in ids {
+                    self.feed(id, Event::IceRestartRequested, signaller);
                 }
             }
             Command::Stats(done) => {

@@ -6,6 +6,8 @@
 //!   the no-rollback workaround of GStreamer 1.22 (rebuild the webrtcbin), candidate buffering
 //!   and the DTLS role rule all live there, tested without GStreamer.
 //! - [`sdp`]: the pure SDP text helpers the machine uses.
+//! - [`sdp_map`]: the pure translation between a rebuilt webrtcbin's media sections and the
+//!   session's, so that a fresh webrtcbin that offers keeps the session's m-lines and mids.
 //! - [`peer`]: one webrtcbin per remote peer; performs the machine's actions on GStreamer and
 //!   reports webrtcbin's callbacks back as events (tagged with the webrtcbin's generation, so
 //!   a rebuilt-away webrtcbin's late events are dropped).
@@ -24,6 +26,7 @@ pub mod member;
 pub mod negotiation;
 pub mod peer;
 pub mod sdp;
+pub mod sdp_map;
 pub mod stats;
 pub mod track;
 

@@ -91,6 +91,22 @@
 //! holds the result (it does not when the answer was for an abandoned offer, or could not be
 //! applied). Two ends that agree on the rounds agree on this count.
 //!
+//! ## A rebuilt webrtcbin that offers
+//!
+//! Some rebuilds leave the fresh webrtcbin to *offer* (an ICE restart, a failed local offer or
+//! remote answer, a remote answer from a new transport, a withdrawn remote offer). A subsequent
+//! offer must keep every m-line of the session, in order, with the same mids, and a fresh
+//! webrtcbin knows none of them: it would list only its own transceivers, in its own order,
+//! under its own mids, which Chromium refuses. So the machine keeps the last completed
+//! exchange as it went on the wire ([`Machine::negotiated_session`]); the adapter gives the
+//! fresh webrtcbin a transceiver for each of its sections (receive-only, with the remote's
+//! codec, for those only the remote sends on; a negotiated data channel for the data section)
+//! and translates every description and candidate between the webrtcbin's numbering and the
+//! session's (`super::sdp_map`). The machine sees the session's numbering only. An offer from
+//! the fresh webrtcbin that still lacks a session section (a sending branch whose caps have
+//! not reached it yet) is dropped and asked again like any incomplete offer (below): after
+//! such a rebuild the session's mids count as negotiated.
+//!
 //! webrtcbin 1.22 cannot change ICE credentials or DTLS transport in a renegotiation either. A
 //! remote *offer* whose ICE ufrag or fingerprint differs from what the current webrtcbin has
 //! (the remote restarted ICE or rebuilt its own webrtcbin) is therefore applied on a fresh
@@ -136,6 +152,9 @@
 //! FIXME) a restart is a rebuild followed by an offer from the fresh webrtcbin; with
 //! [`Options::ice_restart_in_place`] it is [`Action::RestartIce`]. An `IceFailed` during a
 //! rebuild, or from a webrtcbin not yet given both descriptions (ICE never ran), is ignored.
+//! [`Event::IceRestartRequested`] (an operator's `restart_ice`) is handled the same way; the
+//! fresh webrtcbin's offer keeps the session's sections (see "A rebuilt webrtcbin that
+//! offers").
 //!
 //! # DTLS role
 //!
@@ -221,6 +240,9 @@ pub enum Event {
     LocalCandidate(Candidate),
     /// ICE connection state went to failed.
     IceFailed,
+    /// The operator asked for an ICE restart (`EndpointHandle::restart_ice`): handled exactly
+    /// like [`Event::IceFailed`].
+    IceRestartRequested,
     /// The adapter finished replacing the webrtcbin after [`Action::Rebuild`].
     Rebuilt,
     /// The wait asked for by [`Action::RetryOfferLater`] is over.
@@ -613,8 +635,12 @@ pub struct Machine {
     /// Local candidates waiting for their description to be sent.
     held_local: Vec<Candidate>,
     dtls_role: Option<DtlsRole>,
-    /// The media sections (mids) the current webrtcbin has negotiated, in order.
+    /// The media sections (mids) the current webrtcbin has negotiated, in order; after a
+    /// rebuild whose fresh webrtcbin offers, the session's (its offer must keep them all).
     negotiated_mids: Vec<String>,
+    /// Our description and the remote's of the last completed exchange, as on the wire: the
+    /// session a rebuilt webrtcbin that offers must continue (see [`Machine::negotiated_session`]).
+    negotiated: Option<(String, String)>,
     /// Per mid, the remote direction the current webrtcbin was first given. webrtcbin 1.22
     /// fails any renegotiation that changes a section's direction ("transceiver direction
     /// changes are not implemented"), so remote descriptions reach it with these directions;
@@ -667,6 +693,7 @@ impl Machine {
             held_local: Vec::new(),
             dtls_role: None,
             negotiated_mids: Vec::new(),
+            negotiated: None,
             pinned_directions: Vec::new(),
             settled_directions: Vec::new(),
             given_directions: Vec::new(),
@@ -726,6 +753,20 @@ impl Machine {
         self.rebuilds
     }
 
+    /// Our description and the remote's of the last completed exchange, as they went on the
+    /// wire (on any webrtcbin). A rebuilt webrtcbin that offers must keep its sections.
+    pub fn negotiated_session(&self) -> Option<(&str, &str)> {
+        self.negotiated
+            .as_ref()
+            .map(|(l, r)| (l.as_str(), r.as_str()))
+    }
+
+    /// Whether a rebuild is under way whose fresh webrtcbin will offer (rather than answer a
+    /// remote offer): then it must be given the session's sections first.
+    pub fn rebuilding_to_offer(&self) -> bool {
+        matches!(self.state, State::Rebuilding { apply: None })
+    }
+
     /// Feed one event; returns what to do, in order.
     pub fn on(&mut self, event: Event) -> Vec<Action> {
         if matches!(self.state, State::Failed) {
@@ -756,7 +797,7 @@ impl Machine {
             Event::RemoteSdp(description) => self.on_remote_sdp(description),
             Event::RemoteCandidate(candidate) => self.route_remote_candidate(candidate),
             Event::LocalCandidate(candidate) => self.on_local_candidate(candidate),
-            Event::IceFailed => self.on_ice_failed(),
+            Event::IceFailed | Event::IceRestartRequested => self.on_ice_failed(),
             Event::Rebuilt => self.on_rebuilt(),
             Event::RetryOffer => self.offer_retry_pending = false,
         }
@@ -1074,7 +1115,14 @@ impl Machine {
                 self.emit(Action::SetRemoteDescription(description));
                 self.state = State::SettingRemoteOffer { offer };
             }
-            None => self.state = State::Stable,
+            None => {
+                // The fresh webrtcbin offers: a subsequent offer must keep every section of
+                // the session, so one without them all is retried like any incomplete offer.
+                if let Some((local, _)) = &self.negotiated {
+                    self.negotiated_mids = sdp::mids(local).map(str::to_owned).collect();
+                }
+                self.state = State::Stable
+            }
         }
     }
 
@@ -1619,6 +1667,7 @@ impl Machine {
         self.state = State::Stable;
         self.failures = 0;
         self.negotiated_mids = sdp::mids(local).map(str::to_owned).collect();
+        self.negotiated = Some((local.to_owned(), remote.to_owned()));
         for (mid, ours) in sdp::directions(local) {
             if ours.sends() && !self.sending_mids.contains(&mid) {
                 self.sending_mids.push(mid.clone());

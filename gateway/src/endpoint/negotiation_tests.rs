@@ -1530,3 +1530,57 @@ fn no_rollback_is_ever_asked_of_webrtcbin() {
         )));
     }
 }
+
+// ===== a rebuilt webrtcbin that offers =====
+
+#[test]
+fn an_operator_restart_is_handled_like_an_ice_failure() {
+    let mut m = Machine::new(true);
+    // Before any exchange ICE never ran: nothing to restart.
+    assert_eq!(on(&mut m, Event::IceRestartRequested), []);
+    exchange_as_offerer(&mut m, &our_offer(), &their_answer("active"));
+    assert_eq!(
+        on(&mut m, Event::IceRestartRequested),
+        [rebuild(RebuildReason::IceRestart)]
+    );
+    assert!(m.rebuilding_to_offer());
+    assert_eq!(on(&mut m, Event::Rebuilt), [Action::CreateOffer]);
+}
+
+#[test]
+fn the_last_exchange_is_kept_as_the_session_a_fresh_offerer_continues() {
+    let mut m = Machine::new(false);
+    assert_eq!(m.negotiated_session(), None);
+    exchange_as_answerer(&mut m, &their_offer(), &our_answer());
+    let (local, remote) = m.negotiated_session().expect("an exchange completed");
+    assert_eq!(sdp::ice_ufrag(local), Some("ours"));
+    assert_eq!(remote, their_offer());
+    // A rebuild that answers a remote offer is not one that offers.
+    on(&mut m, offer_in(&desc("theirs2", "THEIRS2", "actpass")));
+    assert_eq!(m.phase(), Phase::Rebuilding);
+    assert!(!m.rebuilding_to_offer());
+}
+
+#[test]
+fn a_fresh_offerer_s_offer_without_every_session_section_is_retried() {
+    let mut m = Machine::new(false);
+    exchange_as_answerer(&mut m, &their_offer(), &our_answer());
+    on(&mut m, Event::IceFailed);
+    assert_eq!(on(&mut m, Event::Rebuilt), [Action::CreateOffer]);
+    // The fresh webrtcbin knows nothing of the data section yet: not sent, asked again.
+    let fresh = desc("fresh", "FRESH", "actpass");
+    let all = m.on(created_offer(&without_data_section(&fresh)));
+    assert_eq!(ops(&all), [Action::RetryOfferLater(OFFER_RETRY_DELAY)]);
+    assert_eq!(
+        diagnostics(&all),
+        [Diagnostic::OfferMissingSections {
+            missing: vec!["1".into()]
+        }]
+    );
+    assert_eq!(on(&mut m, Event::RetryOffer), [Action::CreateOffer]);
+    let expected = sdp::enforce_dtls_role(&fresh, SdpType::Offer, m.dtls_role());
+    assert_eq!(
+        on(&mut m, created_offer(&fresh)),
+        [set_local(SdpType::Offer, &expected)]
+    );
+}

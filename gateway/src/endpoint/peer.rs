@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use super::datachannel::{self, ChannelSignal, ChannelSpec, Payload};
 use super::media::Published;
 use super::negotiation::{Action, Diagnostic, Event, Machine, Offerer};
+use super::sdp_map::{self, SectionMap, WireSection};
 use super::track::{self, Received, Track};
 use crate::config::IceServer;
 use crate::signalling::protocol::{IceCandidate, SdpType, SessionDescription};
@@ -78,6 +79,13 @@ struct Branch {
     sending: Vec<gst_webrtc::WebRTCRTPTransceiver>,
     /// The `a=fingerprint:` value of this webrtcbin's own certificate.
     fingerprint: String,
+    /// The session's sections this webrtcbin was built to continue (it offers first after a
+    /// rebuild); empty for one that starts a session or answers.
+    layout: Vec<WireSection>,
+    /// Translates between this webrtcbin's sections and the session's (see [`sdp_map`]).
+    map: SectionMap,
+    /// The map is settled: this webrtcbin has been given a description.
+    map_fixed: bool,
 }
 
 /// One published source's way into this peer's webrtcbin.
@@ -170,7 +178,7 @@ impl PeerConnection {
             offer_unless_answered: false,
             state: gst_webrtc::WebRTCPeerConnectionState::New,
         };
-        peer.build()?;
+        peer.build(Vec::new())?;
         Ok(peer)
     }
 
@@ -300,6 +308,7 @@ impl PeerConnection {
         let mut outgoing = Vec::new();
         let mut pending = vec![event];
         while let Some(event) = pending.pop() {
+            let event = self.translate_for_machine(event);
             for action in self.machine.on(event) {
                 if let Some(follow_up) = self.perform(action, &mut outgoing) {
                     pending.push(follow_up);
@@ -309,13 +318,58 @@ impl PeerConnection {
         outgoing
     }
 
+    /// What webrtcbin generated, in the session's numbering the machine and the remote use
+    /// (see [`sdp_map`]). A fresh webrtcbin that continues a session maps its sections from
+    /// each offer it creates until it is given a description.
+    fn translate_for_machine(&mut self, event: Event) -> Event {
+        let Some(branch) = &mut self.branch else {
+            return event;
+        };
+        match event {
+            Event::OfferCreated { sdp } => {
+                if !branch.map_fixed && !branch.layout.is_empty() {
+                    let (map, missing) = SectionMap::matching(&sdp, &branch.layout);
+                    if !missing.is_empty() {
+                        // The machine retries an offer that leaves session sections out.
+                        tracing::debug!(peer = %self.id, ?missing, "the fresh webrtcbin's offer lacks session sections");
+                    }
+                    branch.map = map;
+                }
+                Event::OfferCreated {
+                    sdp: branch.map.to_wire(&sdp),
+                }
+            }
+            Event::AnswerCreated { sdp } => Event::AnswerCreated {
+                sdp: branch.map.to_wire(&sdp),
+            },
+            Event::LocalCandidate(Some(c)) => {
+                let mline = c.sdp_mline_index.unwrap_or(0);
+                Event::LocalCandidate(Some(branch.map.candidate_to_wire(mline, c.candidate)))
+            }
+            other => other,
+        }
+    }
+
     /// Performs one action. Returns an event to feed back at once (a rebuild completes
     /// synchronously).
     fn perform(&mut self, action: Action, outgoing: &mut Vec<Outgoing>) -> Option<Event> {
         tracing::trace!(peer = %self.id, ?action, "negotiation action");
+        if let (Action::SetLocalDescription(_) | Action::SetRemoteDescription(_), Some(branch)) =
+            (&action, &mut self.branch)
+        {
+            if !branch.map_fixed {
+                branch.map_fixed = true;
+                if matches!(action, Action::SetRemoteDescription(_)) {
+                    // A remote offer applied first: webrtcbin takes the remote's numbering.
+                    branch.map = SectionMap::default();
+                }
+                tracing::debug!(peer = %self.id, map = ?branch.map, "section map settled");
+            }
+        }
         let Some(branch) = &self.branch else {
             return None;
         };
+        let map = branch.map.clone();
         let webrtcbin = branch.webrtcbin.clone();
         let generation = branch.generation;
         match action {
@@ -348,7 +402,10 @@ impl PeerConnection {
                 });
                 webrtcbin.emit_by_name::<()>("create-answer", &[&None::<gst::Structure>, &promise]);
             }
-            Action::SetLocalDescription(desc) => match to_gst(&desc) {
+            Action::SetLocalDescription(desc) => match to_gst(&SessionDescription {
+                kind: desc.kind,
+                sdp: map.to_bin(&desc.sdp),
+            }) {
                 Ok(d) => {
                     let promise = self.promise(generation, |reply| match error_in(reply) {
                         None => Event::LocalDescriptionSet,
@@ -358,7 +415,10 @@ impl PeerConnection {
                 }
                 Err(error) => return Some(Event::LocalDescriptionFailed { error }),
             },
-            Action::SetRemoteDescription(desc) => match to_gst(&desc) {
+            Action::SetRemoteDescription(desc) => match to_gst(&SessionDescription {
+                kind: desc.kind,
+                sdp: map.to_bin(&desc.sdp),
+            }) {
                 Ok(d) => {
                     let promise = self.promise(generation, |reply| match error_in(reply) {
                         None => Event::RemoteDescriptionSet,
@@ -370,7 +430,7 @@ impl PeerConnection {
             },
             Action::AddRemoteCandidate(Some(c)) => {
                 // webrtcbin 1.22 wants the m-line index; browsers send it with every candidate.
-                let mline = c.sdp_mline_index.unwrap_or(0);
+                let mline = map.candidate_to_bin(&c);
                 webrtcbin.emit_by_name::<()>("add-ice-candidate", &[&mline, &c.candidate]);
             }
             // webrtcbin 1.22 has no use for the end-of-candidates marker.
@@ -392,8 +452,16 @@ impl PeerConnection {
             Action::SendCandidate(c) => outgoing.push(Outgoing::Candidate(c)),
             Action::Rebuild { reason } => {
                 tracing::info!(peer = %self.id, ?reason, "rebuilding the peer connection");
+                // A fresh webrtcbin that will offer continues the session: it needs a section
+                // for each of the session's (see `sdp_map`).
+                let layout = match self.machine.negotiated_session() {
+                    Some((local, remote)) if self.machine.rebuilding_to_offer() => {
+                        sdp_map::layout(local, remote)
+                    }
+                    _ => Vec::new(),
+                };
                 self.teardown();
-                return match self.build() {
+                return match self.build(layout) {
                     Ok(()) => Some(Event::Rebuilt),
                     Err(e) => {
                         tracing::error!(peer = %self.id, "cannot rebuild the peer connection: {e:#}");
@@ -457,8 +525,10 @@ impl PeerConnection {
         })
     }
 
-    /// Creates a fresh webrtcbin fed by every published source's tee, and connects its callbacks.
-    fn build(&mut self) -> anyhow::Result<()> {
+    /// Creates a fresh webrtcbin fed by every published source's tee, and connects its
+    /// callbacks. `layout`: the session's sections it must offer (see [`sdp_map`]); it gets a
+    /// receive-only transceiver for each one no published source covers, and a data section.
+    fn build(&mut self, layout: Vec<WireSection>) -> anyhow::Result<()> {
         let generation = self.next_generation;
         self.next_generation += 1;
         let webrtcbin = gst::ElementFactory::make("webrtcbin")
@@ -592,6 +662,12 @@ impl PeerConnection {
         for spec in &self.channel_specs {
             open_channel(&webrtcbin, spec, &channels, self.reporter(generation));
         }
+        continue_session(
+            &webrtcbin,
+            &layout,
+            &self.published,
+            !self.channel_specs.is_empty(),
+        );
         // With media, each sending branch asks once its caps reach webrtcbin (see
         // `ask_when_caps_arrive`); with channels only, ask now.
         if self.published.is_empty() && !self.channel_specs.is_empty() {
@@ -605,6 +681,9 @@ impl PeerConnection {
             received,
             sending,
             fingerprint,
+            layout,
+            map: SectionMap::default(),
+            map_fixed: false,
         });
         Ok(())
     }
@@ -769,6 +848,70 @@ fn remember_codec(pad: &gst::Pad) {
         .build();
     transceiver.set_property("codec-preferences", &caps);
 }
+
+/// Gives a fresh webrtcbin what it needs to offer every section of the session in `layout`:
+/// a receive-only transceiver (with the remote's codec and payload type) for each audio/video
+/// section that no published source of that kind covers, and a data section (a negotiated
+/// channel the remote never hears of) when the session has one and we open no channel.
+fn continue_session(
+    webrtcbin: &gst::Element,
+    layout: &[WireSection],
+    published: &[Published],
+    has_channels: bool,
+) {
+    let mut unclaimed: Vec<String> = published
+        .iter()
+        .filter_map(|p| {
+            let caps = p.caps()?;
+            caps.structure(0)?.get::<String>("media").ok()
+        })
+        .collect();
+    for section in layout {
+        if section.is_data() {
+            if !has_channels {
+                let options = gst::Structure::builder("config")
+                    .field("negotiated", true)
+                    .field("id", SESSION_CHANNEL_ID)
+                    .build();
+                let channel = webrtcbin.emit_by_name::<Option<gst_webrtc::WebRTCDataChannel>>(
+                    "create-data-channel",
+                    &[&"poolgate-session", &options],
+                );
+                if channel.is_none() {
+                    tracing::warn!("webrtcbin refused the session's data section");
+                }
+            }
+            continue;
+        }
+        if section.ours {
+            if let Some(i) = unclaimed.iter().position(|k| *k == section.kind) {
+                unclaimed.remove(i);
+                continue;
+            }
+        }
+        let Some(codec) = &section.codec else {
+            tracing::warn!(mid = %section.mid, "a session section without a codec is left out");
+            continue;
+        };
+        let mut caps = gst::Structure::builder("application/x-rtp")
+            .field("media", section.kind.as_str())
+            .field("encoding-name", codec.name.to_uppercase())
+            .field("payload", i32::from(codec.payload))
+            .field("clock-rate", codec.clock_rate as i32);
+        if let Some(channels) = codec.channels {
+            caps = caps.field("encoding-params", channels.to_string());
+        }
+        let caps = gst::Caps::builder_full().structure(caps.build()).build();
+        let _ = webrtcbin.emit_by_name::<gst_webrtc::WebRTCRTPTransceiver>(
+            "add-transceiver",
+            &[&gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly, &caps],
+        );
+    }
+}
+
+/// The SCTP stream of the negotiated channel that gives a fresh webrtcbin its data section
+/// (see [`continue_session`]): high, out of the way of channels either end opens.
+const SESSION_CHANNEL_ID: i32 = 1000;
 
 /// A leaky queue feeding a new webrtcbin sink pad (a new transceiver, set to send).
 fn sending_branch(
