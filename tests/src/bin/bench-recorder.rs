@@ -80,7 +80,7 @@ const AUDIO_INTERVAL_NS: u64 = 20_000_000;
 struct Row {
     peers: usize,
     poolgate: Option<Recorded>,
-    floor: Option<f64>,
+    floor: Option<(f64, Count, Count)>,
 }
 
 /// A poolgate run: its CPU and what its finished segments hold.
@@ -91,6 +91,8 @@ struct Recorded {
     /// Peer tracks with at least one missing frame.
     lossy_tracks: usize,
     segments: usize,
+    /// This process's CPU over the window: the senders (one encoder per kind, N endpoints).
+    senders_cpu: f64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -144,16 +146,18 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "| peers | tracks | poolgate % | per track | floor % | per track | ratio \
-         | segments | video frames (missing) | audio frames (missing) | tracks with loss |"
+         | segments | video frames (missing) | audio frames (missing) | tracks with loss \
+         | floor video (missing) | floor audio (missing) | senders % |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
     let mut first_loss = None;
     for r in &rows {
         let tracks = 2 * r.peers;
         let per = |v: Option<f64>| v.map(|v| v / tracks as f64);
         let cpu = r.poolgate.as_ref().map(|p| p.cpu);
-        let ratio = match (cpu, r.floor) {
+        let floor_cpu = r.floor.map(|f| f.0);
+        let ratio = match (cpu, floor_cpu) {
             (Some(p), Some(fl)) if fl > 0.0 => format!("{:.1}", p / fl),
             _ => "-".into(),
         };
@@ -174,13 +178,20 @@ fn main() -> anyhow::Result<()> {
             }
             None => "- | - | - | -".into(),
         };
+        let floor_loss = r.floor.map_or("- | -".into(), |(_, v, a)| {
+            format!(
+                "{} ({}) | {} ({})",
+                v.frames, v.missing, a.frames, a.missing
+            )
+        });
         println!(
-            "| {} | {tracks} | {} | {} | {} | {} | {ratio} | {loss} |",
+            "| {} | {tracks} | {} | {} | {} | {} | {ratio} | {loss} | {floor_loss} | {} |",
             r.peers,
             f(cpu),
             per(cpu).map_or("-".into(), |v| format!("{v:.2}")),
-            f(r.floor),
-            per(r.floor).map_or("-".into(), |v| format!("{v:.2}")),
+            f(floor_cpu),
+            per(floor_cpu).map_or("-".into(), |v| format!("{v:.2}")),
+            f(r.poolgate.as_ref().map(|p| p.senders_cpu)),
         );
     }
     if !cli.composite {
@@ -392,8 +403,10 @@ async fn poolgate_run(scratch: &Path, n: usize, cli: &Cli) -> anyhow::Result<Rec
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mark = CpuMark::now(pid).context("poolgate is gone")?;
+    let senders_mark = CpuMark::now(std::process::id()).context("no /proc for this process")?;
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let cpu = mark.percent_since().context("poolgate is gone")?;
+    let senders_cpu = senders_mark.percent_since().unwrap_or(0.0);
     for p in pumps {
         p.abort();
     }
@@ -405,6 +418,7 @@ async fn poolgate_run(scratch: &Path, n: usize, cli: &Cli) -> anyhow::Result<Rec
         audio: Count::default(),
         lossy_tracks: 0,
         segments: 0,
+        senders_cpu,
     };
     if !composite {
         for i in 0..n {
@@ -445,7 +459,9 @@ fn count_pool(root: &Path, pool: &str, recorded: &mut Recorded) -> anyhow::Resul
     Ok(())
 }
 
-fn floor_run(scratch: &Path, n: usize, seconds: u64) -> anyhow::Result<f64> {
+/// The floor's CPU and the frames its finished files hold (each peer's last file, in progress
+/// when the receiver is killed, is left out).
+fn floor_run(scratch: &Path, n: usize, seconds: u64) -> anyhow::Result<(f64, Count, Count)> {
     let dir = scratch.join(format!("floor-{n}"));
     std::fs::create_dir_all(&dir)?;
     let base = free_port()?.max(20_000).min(60_000 - 2 * n as u16);
@@ -492,7 +508,29 @@ fn floor_run(scratch: &Path, n: usize, seconds: u64) -> anyhow::Result<f64> {
         written >= n,
         "the floor wrote {written} files for {n} peers"
     );
-    Ok(cpu)
+    drop(receiver);
+    let (mut video, mut audio) = (Count::default(), Count::default());
+    for i in 0..n {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|f| f.to_string_lossy().starts_with(&format!("p{i}-")))
+            })
+            .collect();
+        files.sort();
+        files.pop();
+        for file in files {
+            for (kind, ts) in loss::timestamps(&file)? {
+                if kind == "video" {
+                    video += loss::count(&ts, VIDEO_INTERVAL_NS);
+                } else {
+                    audio += loss::count(&ts, AUDIO_INTERVAL_NS);
+                }
+            }
+        }
+    }
+    Ok((cpu, video, audio))
 }
 
 /// Splits a gst-launch description into arguments, keeping double-quoted caps together.
