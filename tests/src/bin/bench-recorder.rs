@@ -23,7 +23,11 @@
 //!   DTLS/SRTP, the jitter buffer, depayloading and muxing.
 //! - **loss**: after the window, every finished segment of every peer is demuxed and its
 //!   frames counted; frames missing between timestamps ([`loss::count`]) are data the
-//!   recording lost. The first N with any loss is printed.
+//!   recording lost. So are a peer's restarts (a new recording after a reconnection) and the
+//!   time between its segments that none holds ([`loss::uncovered_s`]). The first N with any
+//!   loss is printed. The floor's finished files are counted the same way, and this
+//!   process's own CPU (the senders) is printed: a loss seen by both, or with the senders
+//!   starved, is the machine's load, not the recorder.
 //! - **floor**: a bare `gst-launch-1.0` receives the same kind of streams as plain RTP over
 //!   UDP from a second `gst-launch-1.0`, which encodes them once and sends them to every
 //!   port (`multiudpsink`). The receiver depayloads and muxes them the same way: a jitter
@@ -91,6 +95,10 @@ struct Recorded {
     /// Peer tracks with at least one missing frame.
     lossy_tracks: usize,
     segments: usize,
+    /// New recordings after a peer's first (each a reconnection: its gap is lost).
+    restarts: usize,
+    /// Seconds between the peers' segments that no segment holds.
+    uncovered_s: f64,
     /// This process's CPU over the window: the senders (one encoder per kind, N endpoints).
     senders_cpu: f64,
 }
@@ -147,9 +155,10 @@ fn main() -> anyhow::Result<()> {
     println!(
         "| peers | tracks | poolgate % | per track | floor % | per track | ratio \
          | segments | video frames (missing) | audio frames (missing) | tracks with loss \
+         | restarts | uncovered s \
          | floor video (missing) | floor audio (missing) | senders % |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
     let mut first_loss = None;
     for r in &rows {
@@ -163,20 +172,23 @@ fn main() -> anyhow::Result<()> {
         };
         let loss = match &r.poolgate {
             Some(p) => {
-                if p.lossy_tracks > 0 && first_loss.is_none() {
+                let lost = p.lossy_tracks > 0 || p.restarts > 0 || p.uncovered_s > 0.0;
+                if lost && first_loss.is_none() {
                     first_loss = Some(r.peers);
                 }
                 format!(
-                    "{} | {} ({}) | {} ({}) | {}",
+                    "{} | {} ({}) | {} ({}) | {} | {} | {:.1}",
                     p.segments,
                     p.video.frames,
                     p.video.missing,
                     p.audio.frames,
                     p.audio.missing,
-                    p.lossy_tracks
+                    p.lossy_tracks,
+                    p.restarts,
+                    p.uncovered_s
                 )
             }
-            None => "- | - | - | -".into(),
+            None => "- | - | - | - | - | -".into(),
         };
         let floor_loss = r.floor.map_or("- | -".into(), |(_, v, a)| {
             format!(
@@ -418,6 +430,8 @@ async fn poolgate_run(scratch: &Path, n: usize, cli: &Cli) -> anyhow::Result<Rec
         audio: Count::default(),
         lossy_tracks: 0,
         segments: 0,
+        restarts: 0,
+        uncovered_s: 0.0,
         senders_cpu,
     };
     if !composite {
@@ -438,8 +452,15 @@ fn count_pool(root: &Path, pool: &str, recorded: &mut Recorded) -> anyhow::Resul
     {
         let mut video = Count::default();
         let mut audio = Count::default();
-        for recording in peer["recordings"].as_array().into_iter().flatten() {
+        let recordings = peer["recordings"].as_array().map_or(&[][..], Vec::as_slice);
+        recorded.restarts += recordings.len().saturating_sub(1);
+        let mut spans = Vec::new();
+        for recording in recordings {
             for segment in recording["segments"].as_array().into_iter().flatten() {
+                spans.push((
+                    segment["closed"]["unix_ms"].as_u64().unwrap_or(0),
+                    segment["duration_s"].as_f64().unwrap_or(0.0),
+                ));
                 let file = dir.join(segment["file"].as_str().unwrap_or_default());
                 let streams = loss::timestamps(&file)?;
                 recorded.segments += 1;
@@ -452,6 +473,7 @@ fn count_pool(root: &Path, pool: &str, recorded: &mut Recorded) -> anyhow::Resul
                 }
             }
         }
+        recorded.uncovered_s += loss::uncovered_s(&spans);
         recorded.lossy_tracks += usize::from(video.missing > 0) + usize::from(audio.missing > 0);
         recorded.video += video;
         recorded.audio += audio;

@@ -42,6 +42,23 @@ pub fn count(timestamps: &[u64], interval_ns: u64) -> Count {
     }
 }
 
+/// Seconds of a peer's time left out between its segments, each given as (closed at in Unix ms,
+/// duration in seconds): a segment starts where the one before it closed, unless its recording
+/// stopped and a new one started later (a reconnection). Gaps under half a second are the
+/// closing's own delay, not media.
+pub fn uncovered_s(segments: &[(u64, f64)]) -> f64 {
+    let mut spans: Vec<(f64, f64)> = segments
+        .iter()
+        .map(|&(closed, duration)| (closed as f64 / 1000.0 - duration, closed as f64 / 1000.0))
+        .collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    spans
+        .windows(2)
+        .map(|w| w[1].0 - w[0].1)
+        .filter(|gap| *gap > 0.5)
+        .sum()
+}
+
 /// The buffer timestamps of each stream in a Matroska/WebM file, by stream kind (`video`,
 /// `audio`): demuxed only, nothing decoded. Bounded to 30 s.
 pub fn timestamps(file: &Path) -> anyhow::Result<BTreeMap<String, Vec<u64>>> {
@@ -146,6 +163,14 @@ mod tests {
         );
         // Out of order in, same answer.
         assert_eq!(count(&[120 * MS, 0, 80 * MS, 20 * MS], 20 * MS).missing, 3);
+    }
+
+    #[test]
+    fn uncovered_time_is_between_segments() {
+        // 0-10 s, 10-20 s, then a new recording 23-28 s.
+        let segments = [(20_000, 10.0), (10_050, 10.0), (28_000, 5.0)];
+        assert!((uncovered_s(&segments) - 3.0).abs() < 1e-6);
+        assert_eq!(uncovered_s(&[(10_000, 10.0)]), 0.0);
     }
 
     #[test]
