@@ -285,7 +285,10 @@ fn composite_tracks(root: &Path) -> usize {
 
 async fn poolgate_run(scratch: &Path, n: usize, cli: &Cli) -> anyhow::Result<Recorded> {
     let (seconds, composite) = (cli.seconds, cli.composite);
-    let exe = repo_root().join("target/release/poolgate");
+    // BENCH_POOLGATE=<path> measures another build (e.g. before a change).
+    let exe = std::env::var_os("BENCH_POOLGATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/release/poolgate"));
     ensure!(
         exe.is_file(),
         "{} is missing: run `make build`",
