@@ -739,10 +739,10 @@ const OPUS_SENDER: &str = "audiotestsrc is-live=true wave=sine freq=440 volume=0
     ! audioconvert ! audioresample ! opusenc ! rtpopuspay pt=111 \
     ! capsfilter caps=\"application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000\"";
 
-/// A managed endpoint of this process joins `pool` at `ws` and sends H.264 and Opus; returns
-/// its id and the task that drains its events. It publishes once the recorder's data channel
-/// is open (or after 10 s): publishing at once, to a peer that offers a data section, makes
-/// webrtcbin 1.22 offers without that section, and the endpoint rebuilds its connection.
+/// A managed endpoint of this process joins `pool` at `ws` and sends two H.264 videos and Opus
+/// from the start (all in its first offer); returns its id and the task that drains its events.
+/// One endpoint with two videos rather than two endpoints: two endpoints in one pool also
+/// connect to each other, and their offer collisions (webrtcbin rebuilds) made the trial flaky.
 async fn h264_sender(
     ws: &str,
     pool: &str,
@@ -753,10 +753,13 @@ async fn h264_sender(
         pool: pool.to_string(),
         ice_servers: Vec::new(),
         ice_local_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
-        media: Vec::new(),
+        media: vec![
+            MediaSource::Launch(H264_SENDER.to_string()),
+            MediaSource::Launch(H264_SENDER.replace("pattern=ball", "pattern=smpte")),
+            MediaSource::Launch(OPUS_SENDER.to_string()),
+        ],
     })
     .await?;
-    let handle = endpoint.handle();
     let mut id = None;
     let deadline = tokio::time::Instant::now() + STATUS_LIMIT;
     while id.is_none() {
@@ -767,36 +770,11 @@ async fn h264_sender(
             Err(_) => bail!("the sender did not join within {STATUS_LIMIT:?}"),
         }
     }
-    let pump = tokio::spawn(async move {
-        let mut sources = vec![
-            MediaSource::Launch(H264_SENDER.to_string()),
-            MediaSource::Launch(OPUS_SENDER.to_string()),
-        ];
-        let fallback = tokio::time::sleep(Duration::from_secs(10));
-        tokio::pin!(fallback);
-        loop {
-            let publish = tokio::select! {
-                event = endpoint.next_event() => match event {
-                    None => break,
-                    Some(EndpointEvent::ChannelOpen { .. }) => true,
-                    Some(_) => false,
-                },
-                _ = &mut fallback, if !sources.is_empty() => true,
-            };
-            if publish {
-                for source in sources.drain(..) {
-                    if let Err(e) = handle.publish(source).await {
-                        eprintln!("the H.264 sender could not publish: {e:#}");
-                    }
-                }
-            }
-        }
-        endpoint.stop().await;
-    });
+    let pump = tokio::spawn(async move { while endpoint.next_event().await.is_some() {} });
     Ok((id.context("no id")?, pump))
 }
 
-/// A composite recording of two H.264 senders (decoded, mixed, encoded to VP8), and the gateway
+/// A composite recording of two H.264 videos (decoded, mixed, encoded to VP8), and the gateway
 /// killed with SIGKILL mid-recording: every segment the index lists plays with the configured
 /// picture size and audio; at most the segment in progress is not listed.
 async fn composite_h264_kill9_scenario() -> anyhow::Result<()> {
@@ -815,10 +793,15 @@ async fn composite_h264_kill9_scenario() -> anyhow::Result<()> {
     );
     let (mut child, listen) = spawn_poolgate(&plugins, &out.0, &bridge).await?;
     let ws = format!("ws://{listen}/ws");
-    let (a, pump_a) = h264_sender(&ws, "mix264").await?;
-    let (b, pump_b) = h264_sender(&ws, "mix264").await?;
-    wait_index(&rec, "mix264", "both H.264 senders in the composite", |i| {
-        in_composite(i, &a) && in_composite(i, &b)
+    let (a, pump) = h264_sender(&ws, "mix264").await?;
+    let videos_in = |i: &Value| {
+        composite_tracks(i)
+            .iter()
+            .filter(|(p, kind, gone)| p == &a && kind == "video" && gone.is_none())
+            .count()
+    };
+    wait_index(&rec, "mix264", "both H.264 videos in the composite", |i| {
+        in_composite(i, &a) && videos_in(i) == 2
     })
     .await?;
     let (_, index) = session(&rec, "mix264")?;
@@ -834,8 +817,7 @@ async fn composite_h264_kill9_scenario() -> anyhow::Result<()> {
     child.start_kill()?;
     let status = tokio::time::timeout(STATUS_LIMIT, child.wait()).await??;
     ensure!(!status.success(), "poolgate was not killed: {status}");
-    pump_a.abort();
-    pump_b.abort();
+    pump.abort();
 
     let (dir, index) = session(&rec, "mix264")?;
     let c = &index["composite"];
@@ -844,7 +826,8 @@ async fn composite_h264_kill9_scenario() -> anyhow::Result<()> {
         "{index:#}"
     );
     // The senders' video reached the composite as H.264.
-    for peer in [&a, &b] {
+    {
+        let peer = &a;
         let codecs: Vec<&str> = c["tracks"]
             .as_array()
             .into_iter()
@@ -852,7 +835,11 @@ async fn composite_h264_kill9_scenario() -> anyhow::Result<()> {
             .filter(|t| t["peer"] == peer.as_str() && t["kind"] == "video")
             .filter_map(|t| t["codec"].as_str())
             .collect();
-        ensure!(codecs == ["H264"], "{peer}: {codecs:?} in {c:#}");
+        // A reconnection lists a peer's track again: every entry is H.264.
+        ensure!(
+            codecs.len() >= 2 && codecs.iter().all(|c| *c == "H264"),
+            "{peer}: {codecs:?} in {c:#}"
+        );
     }
     let segments = c["segments"].as_array().context("no segments")?;
     ensure!(segments.len() >= 2, "{c:#}");
@@ -888,7 +875,7 @@ async fn composite_h264_kill9_scenario() -> anyhow::Result<()> {
         "more than the segment in progress is unlisted: {unlisted:?}"
     );
     eprintln!(
-        "composite of 2 H.264 senders: {} segments listed and playable after kill -9",
+        "composite of 2 H.264 videos: {} segments listed and playable after kill -9",
         segments.len()
     );
     Ok(())
