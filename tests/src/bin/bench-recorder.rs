@@ -51,6 +51,7 @@ use poolgate_tests::namespace;
 use poolgate_tests::plugins::PluginDir;
 use poolgate_tests::recorder_bench::loss::{self, Count};
 use poolgate_tests::recorder_bench::shared_sender::SharedSender;
+use serde_json::Value;
 
 #[derive(Parser, Debug)]
 #[command(name = "bench-recorder")]
@@ -457,13 +458,20 @@ fn count_pool(root: &Path, pool: &str, recorded: &mut Recorded) -> anyhow::Resul
         let mut audio = Count::default();
         let recordings = peer["recordings"].as_array().map_or(&[][..], Vec::as_slice);
         recorded.restarts += recordings.len().saturating_sub(1);
+        // One span per recording: within one, splitmuxsink's segments are contiguous by
+        // construction, and the wall-clock close times are late by the finalizing's delay.
         let mut spans = Vec::new();
         for recording in recordings {
-            for segment in recording["segments"].as_array().into_iter().flatten() {
-                spans.push((
-                    segment["closed"]["unix_ms"].as_u64().unwrap_or(0),
-                    segment["duration_s"].as_f64().unwrap_or(0.0),
-                ));
+            let segments = recording["segments"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice);
+            let closed = |s: &Value| s["closed"]["unix_ms"].as_u64().unwrap_or(0);
+            if let (Some(first), Some(last)) = (segments.first(), segments.last()) {
+                let start =
+                    closed(first) as f64 / 1000.0 - first["duration_s"].as_f64().unwrap_or(0.0);
+                spans.push((closed(last), closed(last) as f64 / 1000.0 - start));
+            }
+            for segment in segments {
                 let file = dir.join(segment["file"].as_str().unwrap_or_default());
                 let streams = loss::timestamps(&file)?;
                 recorded.segments += 1;

@@ -42,9 +42,9 @@ pub fn count(timestamps: &[u64], interval_ns: u64) -> Count {
     }
 }
 
-/// Seconds of a peer's time left out between its segments, each given as (closed at in Unix ms,
-/// duration in seconds): a segment starts where the one before it closed, unless its recording
-/// stopped and a new one started later (a reconnection). Gaps under half a second are the
+/// Seconds of a peer's time left out between its recordings, each given as (last segment
+/// closed at in Unix ms, seconds since its first segment started): a new recording after a
+/// reconnection starts later than the previous one ended. Gaps under half a second are the
 /// closing's own delay, not media.
 pub fn uncovered_s(segments: &[(u64, f64)]) -> f64 {
     let mut spans: Vec<(f64, f64)> = segments
