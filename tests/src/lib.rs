@@ -11,6 +11,7 @@ pub mod mqtt;
 pub mod namespace;
 pub mod plugins;
 pub mod pyrtc;
+pub mod recorder_bench;
 pub mod recordings;
 pub mod rtp_latency;
 pub mod rtsp_server;

@@ -44,6 +44,9 @@ fn main() {
                 run(write_error_scenario())
             }),
             Trial::test("endpoint_recorder_composite", || run(composite_scenario())),
+            Trial::test("endpoint_recorder_composite_h264_kill9", || {
+                run(composite_h264_kill9_scenario())
+            }),
         ]
     })
 }
@@ -382,24 +385,19 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// The gateway as a child process, killed with SIGKILL mid-recording: every segment the index
-/// lists plays; at most the segment in progress per recording is lost (on disk, not listed).
-async fn kill9_scenario() -> anyhow::Result<()> {
-    let plugins = PluginDir::new("recorder-kill9")?;
-    plugins.add_built(RECORDER)?;
-    let out = TempDir::new("kill9")?;
+/// `target/release/poolgate` as a child process (killed on drop) with `bridges`, its config in
+/// `dir`; returns once it serves HTTP, with its listen address.
+async fn spawn_poolgate(
+    plugins: &PluginDir,
+    dir: &Path,
+    bridges: &str,
+) -> anyhow::Result<(tokio::process::Child, String)> {
     let port = free_port()?;
     let listen = format!("127.0.0.1:{port}");
-    let config = out.0.join("poolgate.toml");
-    let rec = out.0.join("rec");
+    let config = dir.join("poolgate.toml");
     std::fs::write(
         &config,
-        plugins::gateway_config(
-            plugins.path(),
-            "",
-            &listen,
-            &recorder_bridge("rec", "k9", &rec),
-        )?,
+        plugins::gateway_config(plugins.path(), "", &listen, bridges)?,
     )?;
     let exe = repo_root().join("target/release/poolgate");
     ensure!(
@@ -407,7 +405,7 @@ async fn kill9_scenario() -> anyhow::Result<()> {
         "{} is missing: run `make build`",
         exe.display()
     );
-    let mut child = tokio::process::Command::new(&exe)
+    let child = tokio::process::Command::new(&exe)
         .arg("--config")
         .arg(&config)
         .env("RUST_LOG", "warn")
@@ -429,6 +427,19 @@ async fn kill9_scenario() -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    Ok((child, listen))
+}
+
+/// The gateway as a child process, killed with SIGKILL mid-recording: every segment the index
+/// lists plays; at most the segment in progress per recording is lost (on disk, not listed).
+async fn kill9_scenario() -> anyhow::Result<()> {
+    let plugins = PluginDir::new("recorder-kill9")?;
+    plugins.add_built(RECORDER)?;
+    let out = TempDir::new("kill9")?;
+    let rec = out.0.join("rec");
+    let (mut child, listen) =
+        spawn_poolgate(&plugins, &out.0, &recorder_bridge("rec", "k9", &rec)).await?;
+    let url = format!("http://{listen}/harness.html");
     let mut b = Browser::launch().await?;
     let page = join(&mut b, "a", &url, "k9").await?;
     wait_index(&rec, "k9", "two finished segments", |i| {
@@ -713,5 +724,159 @@ async fn composite_scenario() -> anyhow::Result<()> {
     );
     b.quit().await?;
     gateway.stop().await;
+    Ok(())
+}
+
+/// An H.264 + Opus sender for [`composite_h264_kill9_scenario`]: openh264 (constrained
+/// baseline, as browsers send it), small and slow to spare the CI machine.
+const H264_SENDER: &str = "videotestsrc is-live=true pattern=ball \
+    ! video/x-raw,width=320,height=240,framerate=15/1 ! videoconvert \
+    ! openh264enc complexity=low rate-control=bitrate bitrate=300000 gop-size=30 \
+    ! video/x-h264,profile=constrained-baseline ! h264parse \
+    ! rtph264pay pt=102 config-interval=-1 aggregate-mode=zero-latency \
+    ! capsfilter caps=\"application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000\"";
+const OPUS_SENDER: &str = "audiotestsrc is-live=true wave=sine freq=440 volume=0.3 \
+    ! audioconvert ! audioresample ! opusenc ! rtpopuspay pt=111 \
+    ! capsfilter caps=\"application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000\"";
+
+/// A managed endpoint of this process joins `pool` at `ws` and sends two H.264 videos and Opus
+/// from the start (all in its first offer); returns its id and the task that drains its events.
+/// One endpoint with two videos rather than two endpoints: two endpoints in one pool also
+/// connect to each other, and their offer collisions (webrtcbin rebuilds) made the trial flaky.
+async fn h264_sender(
+    ws: &str,
+    pool: &str,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    use poolgate::endpoint::{Endpoint, EndpointEvent, EndpointOptions, MediaSource};
+    let mut endpoint = Endpoint::start(EndpointOptions {
+        target: poolgate::signalling::SignallingTarget::Remote(ws.to_string()),
+        pool: pool.to_string(),
+        ice_servers: Vec::new(),
+        ice_local_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        media: vec![
+            MediaSource::Launch(H264_SENDER.to_string()),
+            MediaSource::Launch(H264_SENDER.replace("pattern=ball", "pattern=smpte")),
+            MediaSource::Launch(OPUS_SENDER.to_string()),
+        ],
+    })
+    .await?;
+    let mut id = None;
+    let deadline = tokio::time::Instant::now() + STATUS_LIMIT;
+    while id.is_none() {
+        match tokio::time::timeout_at(deadline, endpoint.next_event()).await {
+            Ok(Some(EndpointEvent::Joined { id: me, .. })) => id = Some(me.to_string()),
+            Ok(Some(_)) => {}
+            Ok(None) => bail!("the sender stopped before joining"),
+            Err(_) => bail!("the sender did not join within {STATUS_LIMIT:?}"),
+        }
+    }
+    let pump = tokio::spawn(async move { while endpoint.next_event().await.is_some() {} });
+    Ok((id.context("no id")?, pump))
+}
+
+/// A composite recording of two H.264 videos (decoded, mixed, encoded to VP8), and the gateway
+/// killed with SIGKILL mid-recording: every segment the index lists plays with the configured
+/// picture size and audio; at most the segment in progress is not listed.
+async fn composite_h264_kill9_scenario() -> anyhow::Result<()> {
+    const WIDTH: u32 = 320;
+    const HEIGHT: u32 = 180;
+    let plugins = PluginDir::new("recorder-composite-h264")?;
+    plugins.add_built(RECORDER)?;
+    let out = TempDir::new("composite-h264")?;
+    let rec = out.0.join("rec");
+    let bridge = format!(
+        "[[bridge]]\nname = \"rec\"\nplugin = \"recorder\"\npool = \"mix264\"\n\
+         ice_local_addresses = [\"127.0.0.1\"]\n\
+         config = {{ directory = {:?}, segment_seconds = {SEGMENT_SECONDS}, composite = true, \
+         width = {WIDTH}, height = {HEIGHT}, framerate = 15 }}\n",
+        rec.display().to_string()
+    );
+    let (mut child, listen) = spawn_poolgate(&plugins, &out.0, &bridge).await?;
+    let ws = format!("ws://{listen}/ws");
+    let (a, pump) = h264_sender(&ws, "mix264").await?;
+    let videos_in = |i: &Value| {
+        composite_tracks(i)
+            .iter()
+            .filter(|(p, kind, gone)| p == &a && kind == "video" && gone.is_none())
+            .count()
+    };
+    wait_index(&rec, "mix264", "both H.264 videos in the composite", |i| {
+        in_composite(i, &a) && videos_in(i) == 2
+    })
+    .await?;
+    let (_, index) = session(&rec, "mix264")?;
+    let before = index["composite"]["segments"]
+        .as_array()
+        .map_or(0, Vec::len);
+    wait_index(&rec, "mix264", "two segments with both senders", |i| {
+        i["composite"]["segments"]
+            .as_array()
+            .is_some_and(|s| s.len() >= before + 2)
+    })
+    .await?;
+    child.start_kill()?;
+    let status = tokio::time::timeout(STATUS_LIMIT, child.wait()).await??;
+    ensure!(!status.success(), "poolgate was not killed: {status}");
+    pump.abort();
+
+    let (dir, index) = session(&rec, "mix264")?;
+    let c = &index["composite"];
+    ensure!(
+        index["status"] == "recording" && c["status"] == "recording",
+        "{index:#}"
+    );
+    // The senders' video reached the composite as H.264.
+    {
+        let peer = &a;
+        let codecs: Vec<&str> = c["tracks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["peer"] == peer.as_str() && t["kind"] == "video")
+            .filter_map(|t| t["codec"].as_str())
+            .collect();
+        // A reconnection lists a peer's track again: every entry is H.264.
+        ensure!(
+            codecs.len() >= 2 && codecs.iter().all(|c| *c == "H264"),
+            "{peer}: {codecs:?} in {c:#}"
+        );
+    }
+    let segments = c["segments"].as_array().context("no segments")?;
+    ensure!(segments.len() >= 2, "{c:#}");
+    for segment in segments {
+        let file = dir.join(segment["file"].as_str().context("segment without file")?);
+        let found = discover(&file)?;
+        ensure!(
+            found.duration_s > 0.0
+                && found.video == ["VP8"]
+                && found.audio == ["Opus"]
+                && (found.width, found.height) == (WIDTH, HEIGHT),
+            "{}: {found:?}",
+            file.display()
+        );
+        let listed = segment["duration_s"].as_f64().unwrap_or(0.0);
+        ensure!(
+            (listed - found.duration_s).abs() < 1.0,
+            "{segment} vs {found:?}"
+        );
+    }
+    // Only the segment in progress at the kill is on disk and not listed.
+    let listed: Vec<&str> = segments.iter().filter_map(|s| s["file"].as_str()).collect();
+    let mut unlisted = Vec::new();
+    for e in std::fs::read_dir(dir.join("composite"))? {
+        let path = e?.path();
+        let name = path.strip_prefix(&dir)?.to_string_lossy().to_string();
+        if !listed.contains(&name.as_str()) {
+            unlisted.push(name);
+        }
+    }
+    ensure!(
+        unlisted.len() <= 1,
+        "more than the segment in progress is unlisted: {unlisted:?}"
+    );
+    eprintln!(
+        "composite of 2 H.264 videos: {} segments listed and playable after kill -9",
+        segments.len()
+    );
     Ok(())
 }

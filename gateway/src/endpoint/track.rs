@@ -92,14 +92,14 @@ fn track_branch(
         .property("allow-not-linked", true)
         .build()?;
     // A tee with no consumer yet must still drain, or the pad would stall: a fakesink branch.
-    let queue = gst::ElementFactory::make("queue")
-        .property_from_str("leaky", "downstream")
-        .build()?;
+    // No queue before it: an unsynced fakesink never blocks, and a queue would cost a thread
+    // and a wake-up per buffer for every track, recorded or not (the bulk of a recorder's
+    // per-track CPU was such wake-ups).
     let sink = gst::ElementFactory::make("fakesink")
         .property("async", false)
         .property("sync", false)
         .build()?;
-    let elements = vec![depay, tee.clone(), queue, sink];
+    let elements = vec![depay, tee.clone(), sink];
     pipeline.add_many(&elements)?;
     gst::Element::link_many(&elements)?;
     for e in &elements {

@@ -295,10 +295,14 @@ pub(crate) fn free_session_dir(
     (dir, name)
 }
 
-/// Creates `dir` and a file in it, then removes the file.
+/// Creates `dir` and a file in it, then removes the file. The file's name is unique per call:
+/// bridges of one gateway sharing a directory start at once, and one must not remove the
+/// other's probe (that failed the other's start with "No such file or directory").
 pub(crate) fn check_writable(dir: &Path) -> std::io::Result<()> {
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     std::fs::create_dir_all(dir)?;
-    let probe = dir.join(format!(".poolgate-recorder-{}", std::process::id()));
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = dir.join(format!(".poolgate-recorder-{}-{n}", std::process::id()));
     std::fs::write(&probe, b"")?;
     std::fs::remove_file(&probe)
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release --workspace
-//! target/release/bench-recorder                 # 1, 4 and 8 peers, 20 s each
+//! target/release/bench-recorder                 # 1, 5, 10, 15, 20 and 25 peers, 20 s each
 //! target/release/bench-recorder --peers 2 --seconds 10
 //! target/release/bench-recorder --composite --peers 2,4   # composite mode, no floor
 //! ```
@@ -16,12 +16,22 @@
 //! - **poolgate**: `target/release/poolgate` runs as a child process with N recorder bridges
 //!   (10 s segments, WebM), one per pool. In each pool, one managed endpoint of this process
 //!   joins over WebSocket and sends. One pool per sender keeps the senders from also
-//!   connecting to each other, which would add work that is not recording. Once the index shows all N recording, the child's CPU is measured. This covers
-//!   all the work needed to record over WebRTC: ICE, DTLS/SRTP, the jitter buffer,
-//!   depayloading and muxing.
+//!   connecting to each other, which would add work that is not recording. The N senders
+//!   share one VP8 and one Opus encoder ([`SharedSender`]): the same RTP goes to every pool,
+//!   so 25 peers cost this process two encoders. Once the index shows all N recording, the
+//!   child's CPU is measured. This covers all the work needed to record over WebRTC: ICE,
+//!   DTLS/SRTP, the jitter buffer, depayloading and muxing.
+//! - **loss**: after the window, every finished segment of every peer is demuxed and its
+//!   frames counted; frames missing between timestamps ([`loss::count`]) are data the
+//!   recording lost. So are a peer's restarts (a new recording after a reconnection) and the
+//!   time between its segments that none holds ([`loss::uncovered_s`]). The first N with any
+//!   loss is printed. The floor's finished files are counted the same way, and this
+//!   process's own CPU (the senders) is printed: a loss seen by both, or with the senders
+//!   starved, is the machine's load, not the recorder.
 //! - **floor**: a bare `gst-launch-1.0` receives the same kind of streams as plain RTP over
-//!   UDP from a second `gst-launch-1.0`, which encodes them. The receiver depayloads and muxes
-//!   them the same way: a jitter buffer, then splitmuxsink with webmmux. Its CPU is measured.
+//!   UDP from a second `gst-launch-1.0`, which encodes them once and sends them to every
+//!   port (`multiudpsink`). The receiver depayloads and muxes them the same way: a jitter
+//!   buffer, then splitmuxsink with webmmux. Its CPU is measured.
 //!
 //! The ratio poolgate/floor is printed. CPU is % of one core over the window; the machine's
 //! load is printed too, because shared cores make the figures noisy. Runs in a loopback-only
@@ -33,18 +43,21 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use clap::Parser;
-use poolgate::endpoint::{Endpoint, EndpointOptions, MediaSource};
+use poolgate::endpoint::{Endpoint, EndpointEvent, EndpointOptions, MediaSource};
 use poolgate::signalling::SignallingTarget;
 use poolgate_tests::browser::repo_root;
 use poolgate_tests::endpoint_bench::procstat::CpuMark;
 use poolgate_tests::namespace;
 use poolgate_tests::plugins::PluginDir;
+use poolgate_tests::recorder_bench::loss::{self, Count};
+use poolgate_tests::recorder_bench::shared_sender::SharedSender;
+use serde_json::Value;
 
 #[derive(Parser, Debug)]
 #[command(name = "bench-recorder")]
 struct Cli {
     /// Peer counts to measure (each peer: one VP8 and one Opus track).
-    #[arg(long, value_delimiter = ',', default_value = "1,4,8")]
+    #[arg(long, value_delimiter = ',', default_value = "1,5,10,15,20,25")]
     peers: Vec<usize>,
     /// Measuring window per run, in seconds.
     #[arg(long, default_value_t = 20)]
@@ -52,6 +65,10 @@ struct Cli {
     /// All peers in one pool, recorded by one composite-mode bridge.
     #[arg(long)]
     composite: bool,
+    /// Each sender encodes its own streams (as before the shared sender): costs this process
+    /// an encoder per peer.
+    #[arg(long)]
+    encoder_per_sender: bool,
 }
 
 const VIDEO: &str = "videotestsrc is-live=true pattern=ball \
@@ -61,15 +78,43 @@ const VIDEO: &str = "videotestsrc is-live=true pattern=ball \
 const AUDIO: &str = "audiotestsrc is-live=true wave=sine freq=440 volume=0.3 \
     ! audioconvert ! audioresample ! opusenc ! rtpopuspay pt=111";
 
+/// Frame interval of [`VIDEO`] (15 fps) and of [`AUDIO`] (opusenc's 20 ms frames).
+const VIDEO_INTERVAL_NS: u64 = 1_000_000_000 / 15;
+const AUDIO_INTERVAL_NS: u64 = 20_000_000;
+
 struct Row {
     peers: usize,
-    poolgate: Option<f64>,
-    floor: Option<f64>,
+    poolgate: Option<Recorded>,
+    floor: Option<(f64, Count, Count)>,
+}
+
+/// A poolgate run: its CPU and what its finished segments hold.
+struct Recorded {
+    cpu: f64,
+    video: Count,
+    audio: Count,
+    /// Peer tracks with at least one missing frame.
+    lossy_tracks: usize,
+    segments: usize,
+    /// New recordings after a peer's first (each a reconnection: its gap is lost).
+    restarts: usize,
+    /// Seconds between the peers' segments that no segment holds.
+    uncovered_s: f64,
+    /// This process's CPU over the window: the senders (one encoder per kind, N endpoints).
+    senders_cpu: f64,
 }
 
 fn main() -> anyhow::Result<()> {
     namespace::enter_loopback_only();
     let cli = Cli::parse();
+    // The senders' logs, with RUST_LOG (none by default).
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .try_init();
     let scratch = std::env::temp_dir().join(format!("bench-recorder-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let runtime = tokio::runtime::Runtime::new()?;
@@ -77,7 +122,7 @@ fn main() -> anyhow::Result<()> {
     for &n in &cli.peers {
         eprintln!("bench-recorder: {n} peers, poolgate");
         let poolgate = runtime
-            .block_on(poolgate_run(&scratch, n, cli.seconds, cli.composite))
+            .block_on(poolgate_run(&scratch, n, &cli))
             .map_err(|e| eprintln!("  poolgate run failed: {e:#}"))
             .ok();
         let floor = if cli.composite {
@@ -108,26 +153,78 @@ fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    println!("| peers | tracks | poolgate % | per track | floor % | per track | ratio |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| peers | tracks | poolgate % | per track | floor % | per track | ratio \
+         | segments | video frames (missing) | audio frames (missing) | tracks with loss \
+         | restarts | uncovered s \
+         | floor video (missing) | floor audio (missing) | senders % |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
-    for r in rows {
+    let mut first_loss = None;
+    for r in &rows {
         let tracks = 2 * r.peers;
         let per = |v: Option<f64>| v.map(|v| v / tracks as f64);
-        let ratio = match (r.poolgate, r.floor) {
+        let cpu = r.poolgate.as_ref().map(|p| p.cpu);
+        let floor_cpu = r.floor.map(|f| f.0);
+        let ratio = match (cpu, floor_cpu) {
             (Some(p), Some(fl)) if fl > 0.0 => format!("{:.1}", p / fl),
             _ => "-".into(),
         };
+        let loss = match &r.poolgate {
+            Some(p) => {
+                let lost = p.lossy_tracks > 0 || p.restarts > 0 || p.uncovered_s > 0.0;
+                if lost && first_loss.is_none() {
+                    first_loss = Some(r.peers);
+                }
+                format!(
+                    "{} | {} ({}) | {} ({}) | {} | {} | {:.1}",
+                    p.segments,
+                    p.video.frames,
+                    p.video.missing,
+                    p.audio.frames,
+                    p.audio.missing,
+                    p.lossy_tracks,
+                    p.restarts,
+                    p.uncovered_s
+                )
+            }
+            None => "- | - | - | - | - | -".into(),
+        };
+        let floor_loss = r.floor.map_or("- | -".into(), |(_, v, a)| {
+            format!(
+                "{} ({}) | {} ({})",
+                v.frames, v.missing, a.frames, a.missing
+            )
+        });
         println!(
-            "| {} | {tracks} | {} | {} | {} | {} | {ratio} |",
+            "| {} | {tracks} | {} | {} | {} | {} | {ratio} | {loss} | {floor_loss} | {} |",
             r.peers,
-            f(r.poolgate),
-            per(r.poolgate).map_or("-".into(), |v| format!("{v:.2}")),
-            f(r.floor),
-            per(r.floor).map_or("-".into(), |v| format!("{v:.2}")),
+            f(cpu),
+            per(cpu).map_or("-".into(), |v| format!("{v:.2}")),
+            f(floor_cpu),
+            per(floor_cpu).map_or("-".into(), |v| format!("{v:.2}")),
+            f(r.poolgate.as_ref().map(|p| p.senders_cpu)),
         );
     }
-    let _ = std::fs::remove_dir_all(&scratch);
+    if !cli.composite {
+        match first_loss {
+            Some(n) => println!("first count with loss: {n} peers ({} tracks)", 2 * n),
+            None => println!(
+                "no loss up to the largest count that ran{}",
+                if rows.iter().any(|r| r.poolgate.is_none()) {
+                    " (runs marked - failed: see above)"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        eprintln!("bench-recorder: kept {}", scratch.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
     Ok(())
 }
 
@@ -187,13 +284,12 @@ fn composite_tracks(root: &Path) -> usize {
         .unwrap_or(0)
 }
 
-async fn poolgate_run(
-    scratch: &Path,
-    n: usize,
-    seconds: u64,
-    composite: bool,
-) -> anyhow::Result<f64> {
-    let exe = repo_root().join("target/release/poolgate");
+async fn poolgate_run(scratch: &Path, n: usize, cli: &Cli) -> anyhow::Result<Recorded> {
+    let (seconds, composite) = (cli.seconds, cli.composite);
+    // BENCH_POOLGATE=<path> measures another build (e.g. before a change).
+    let exe = std::env::var_os("BENCH_POOLGATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/release/poolgate"));
     ensure!(
         exe.is_file(),
         "{} is missing: run `make build`",
@@ -224,7 +320,11 @@ async fn poolgate_run(
         Command::new(&exe)
             .arg("--config")
             .arg(&config)
-            .env("RUST_LOG", "warn")
+            // BENCH_POOLGATE_LOG=info shows what the bridges do.
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_POOLGATE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .spawn()
             .context("starting poolgate")?,
@@ -241,6 +341,7 @@ async fn poolgate_run(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let shared = SharedSender::start(VIDEO, AUDIO)?;
     let mut senders = Vec::new();
     for i in 0..n {
         senders.push(
@@ -249,23 +350,58 @@ async fn poolgate_run(
                 pool: format!("bench{}", pool(i)),
                 ice_servers: Vec::new(),
                 ice_local_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
-                media: vec![
-                    MediaSource::Launch(format!(
-                        "{VIDEO} ! capsfilter caps=\"application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000\""
-                    )),
-                    MediaSource::Launch(format!(
-                        "{AUDIO} ! capsfilter caps=\"application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000\""
-                    )),
-                ],
+                media: if cli.encoder_per_sender {
+                    vec![
+                        MediaSource::Launch(format!(
+                            "{VIDEO} ! capsfilter caps=\"application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000\""
+                        )),
+                        MediaSource::Launch(format!(
+                            "{AUDIO} ! capsfilter caps=\"application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000\""
+                        )),
+                    ]
+                } else {
+                    Vec::new()
+                },
             })
             .await?,
         );
     }
-    // Keep the endpoints' event queues drained.
-    let pumps: Vec<_> = senders
-        .into_iter()
-        .map(|mut e| tokio::spawn(async move { while e.next_event().await.is_some() {} }))
-        .collect();
+    // Keep the endpoints' event queues drained. A shared sender's sources are published once
+    // the recorder's data channel is open (or after 10 s): an endpoint that starts with
+    // sources whose caps are known at once, joining a peer that offers a data section,
+    // keeps making offers without that section and rebuilds its connection every 5 s
+    // (webrtcbin 1.22 leaves the section out until the channel opens), and each rebuild
+    // starts a new recording.
+    let mut pumps = Vec::new();
+    for mut e in senders {
+        let mut sources = if cli.encoder_per_sender {
+            Vec::new()
+        } else {
+            shared.sources()?
+        };
+        pumps.push(tokio::spawn(async move {
+            let handle = e.handle();
+            let fallback = tokio::time::sleep(Duration::from_secs(10));
+            tokio::pin!(fallback);
+            loop {
+                let publish = tokio::select! {
+                    event = e.next_event() => match event {
+                        None => break,
+                        Some(EndpointEvent::ChannelOpen { .. }) => true,
+                        Some(_) => false,
+                    },
+                    _ = &mut fallback, if !sources.is_empty() => true,
+                };
+                if publish {
+                    for source in sources.drain(..) {
+                        if let Err(err) = handle.publish(source).await {
+                            eprintln!("  a sender could not publish: {err:#}");
+                        }
+                    }
+                }
+            }
+        }));
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
         let (got, want) = if composite {
@@ -283,23 +419,91 @@ async fn poolgate_run(
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mark = CpuMark::now(pid).context("poolgate is gone")?;
+    let senders_mark = CpuMark::now(std::process::id()).context("no /proc for this process")?;
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let cpu = mark.percent_since().context("poolgate is gone")?;
+    let senders_cpu = senders_mark.percent_since().unwrap_or(0.0);
     for p in pumps {
         p.abort();
     }
     drop(child);
-    Ok(cpu)
+    drop(shared);
+    let mut recorded = Recorded {
+        cpu,
+        video: Count::default(),
+        audio: Count::default(),
+        lossy_tracks: 0,
+        segments: 0,
+        restarts: 0,
+        uncovered_s: 0.0,
+        senders_cpu,
+    };
+    if !composite {
+        for i in 0..n {
+            count_pool(&rec, &format!("bench{i}"), &mut recorded)?;
+        }
+    }
+    Ok(recorded)
 }
 
-fn floor_run(scratch: &Path, n: usize, seconds: u64) -> anyhow::Result<f64> {
+/// Adds what the finished segments of `pool` hold (each peer's tracks) to `recorded`.
+fn count_pool(root: &Path, pool: &str, recorded: &mut Recorded) -> anyhow::Result<()> {
+    let (dir, index) = poolgate_tests::recordings::session(root, pool)?;
+    for peer in index["peers"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+    {
+        let mut video = Count::default();
+        let mut audio = Count::default();
+        let recordings = peer["recordings"].as_array().map_or(&[][..], Vec::as_slice);
+        recorded.restarts += recordings.len().saturating_sub(1);
+        // One span per recording: within one, splitmuxsink's segments are contiguous by
+        // construction, and the wall-clock close times are late by the finalizing's delay.
+        let mut spans = Vec::new();
+        for recording in recordings {
+            let segments = recording["segments"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice);
+            let closed = |s: &Value| s["closed"]["unix_ms"].as_u64().unwrap_or(0);
+            if let (Some(first), Some(last)) = (segments.first(), segments.last()) {
+                let start =
+                    closed(first) as f64 / 1000.0 - first["duration_s"].as_f64().unwrap_or(0.0);
+                spans.push((closed(last), closed(last) as f64 / 1000.0 - start));
+            }
+            for segment in segments {
+                let file = dir.join(segment["file"].as_str().unwrap_or_default());
+                let streams = loss::timestamps(&file)?;
+                recorded.segments += 1;
+                for (kind, ts) in streams {
+                    if kind == "video" {
+                        video += loss::count(&ts, VIDEO_INTERVAL_NS);
+                    } else {
+                        audio += loss::count(&ts, AUDIO_INTERVAL_NS);
+                    }
+                }
+            }
+        }
+        recorded.uncovered_s += loss::uncovered_s(&spans);
+        recorded.lossy_tracks += usize::from(video.missing > 0) + usize::from(audio.missing > 0);
+        recorded.video += video;
+        recorded.audio += audio;
+    }
+    Ok(())
+}
+
+/// The floor's CPU and the frames its finished files hold (each peer's last file, in progress
+/// when the receiver is killed, is left out).
+fn floor_run(scratch: &Path, n: usize, seconds: u64) -> anyhow::Result<(f64, Count, Count)> {
     let dir = scratch.join(format!("floor-{n}"));
     std::fs::create_dir_all(&dir)?;
     let base = free_port()?.max(20_000).min(60_000 - 2 * n as u16);
     let mut receive = Vec::new();
-    let mut send = Vec::new();
+    let (mut clients_video, mut clients_audio) = (Vec::new(), Vec::new());
     for i in 0..n {
         let (pv, pa) = (base + 2 * i as u16, base + 2 * i as u16 + 1);
+        clients_video.push(format!("127.0.0.1:{pv}"));
+        clients_audio.push(format!("127.0.0.1:{pa}"));
         receive.push(format!(
             "splitmuxsink name=s{i} muxer=webmmux max-size-time=10000000000 location={}/p{i}-%05d.webm \
              udpsrc port={pv} caps=\"application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000\" \
@@ -308,10 +512,13 @@ fn floor_run(scratch: &Path, n: usize, seconds: u64) -> anyhow::Result<f64> {
              ! rtpjitterbuffer latency=200 ! rtpopusdepay ! opusparse ! queue ! s{i}.audio_%u",
             dir.display()
         ));
-        send.push(format!(
-            "{VIDEO} ! udpsink host=127.0.0.1 port={pv} {AUDIO} ! udpsink host=127.0.0.1 port={pa}"
-        ));
     }
+    // One encoder per kind, sent to every peer's port, as the poolgate run's senders do.
+    let send = format!(
+        "{VIDEO} ! multiudpsink clients={} {AUDIO} ! multiudpsink clients={}",
+        clients_video.join(","),
+        clients_audio.join(",")
+    );
     let launch = |description: &str| -> anyhow::Result<Killed> {
         Ok(Killed(
             Command::new("gst-launch-1.0")
@@ -324,7 +531,7 @@ fn floor_run(scratch: &Path, n: usize, seconds: u64) -> anyhow::Result<f64> {
     };
     let receiver = launch(&receive.join(" "))?;
     std::thread::sleep(Duration::from_secs(1));
-    let _sender = launch(&send.join(" "))?;
+    let _sender = launch(&send)?;
     std::thread::sleep(Duration::from_secs(5));
     let mark = CpuMark::now(receiver.0.id()).context("the floor receiver is gone")?;
     std::thread::sleep(Duration::from_secs(seconds));
@@ -334,7 +541,29 @@ fn floor_run(scratch: &Path, n: usize, seconds: u64) -> anyhow::Result<f64> {
         written >= n,
         "the floor wrote {written} files for {n} peers"
     );
-    Ok(cpu)
+    drop(receiver);
+    let (mut video, mut audio) = (Count::default(), Count::default());
+    for i in 0..n {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|f| f.to_string_lossy().starts_with(&format!("p{i}-")))
+            })
+            .collect();
+        files.sort();
+        files.pop();
+        for file in files {
+            for (kind, ts) in loss::timestamps(&file)? {
+                if kind == "video" {
+                    video += loss::count(&ts, VIDEO_INTERVAL_NS);
+                } else {
+                    audio += loss::count(&ts, AUDIO_INTERVAL_NS);
+                }
+            }
+        }
+    }
+    Ok((cpu, video, audio))
 }
 
 /// Splits a gst-launch description into arguments, keeping double-quoted caps together.
