@@ -86,6 +86,9 @@ struct Branch {
     map: SectionMap,
     /// The map is settled: this webrtcbin has been given a description.
     map_fixed: bool,
+    /// This webrtcbin offers a data section whether or not a channel is open: we open channels,
+    /// or it has the session channel (see [`add_session_channel`]).
+    data_section: bool,
 }
 
 /// One published source's way into this peer's webrtcbin.
@@ -420,6 +423,15 @@ impl PeerConnection {
                 sdp: map.to_bin(&desc.sdp),
             }) {
                 Ok(d) => {
+                    // The remote's data section must stay in our later offers. webrtcbin 1.22
+                    // leaves it out when only the remote opened channels (measured: 25 offers
+                    // in a row without it), and Chromium refuses an offer that drops a section.
+                    if desc.sdp.contains("\nm=application") {
+                        if let Some(branch) = self.branch.as_mut().filter(|b| !b.data_section) {
+                            branch.data_section = true;
+                            add_session_channel(&webrtcbin);
+                        }
+                    }
                     let promise = self.promise(generation, |reply| match error_in(reply) {
                         None => Event::RemoteDescriptionSet,
                         Some(error) => Event::RemoteDescriptionFailed { error },
@@ -662,12 +674,9 @@ impl PeerConnection {
         for spec in &self.channel_specs {
             open_channel(&webrtcbin, spec, &channels, self.reporter(generation));
         }
-        continue_session(
-            &webrtcbin,
-            &layout,
-            &self.published,
-            !self.channel_specs.is_empty(),
-        );
+        let has_channels = !self.channel_specs.is_empty();
+        let session_channel = continue_session(&webrtcbin, &layout, &self.published, has_channels);
+        let data_section = has_channels || session_channel;
         // With media, each sending branch asks once its caps reach webrtcbin (see
         // `ask_when_caps_arrive`); with channels only, ask now.
         if self.published.is_empty() && !self.channel_specs.is_empty() {
@@ -684,6 +693,7 @@ impl PeerConnection {
             layout,
             map: SectionMap::default(),
             map_fixed: false,
+            data_section,
         });
         Ok(())
     }
@@ -853,12 +863,14 @@ fn remember_codec(pad: &gst::Pad) {
 /// a receive-only transceiver (with the remote's codec and payload type) for each audio/video
 /// section that no published source of that kind covers, and a data section (a negotiated
 /// channel the remote never hears of) when the session has one and we open no channel.
+/// Returns whether it gave the webrtcbin that data section.
 fn continue_session(
     webrtcbin: &gst::Element,
     layout: &[WireSection],
     published: &[Published],
     has_channels: bool,
-) {
+) -> bool {
+    let mut data_section = false;
     let mut unclaimed: Vec<String> = published
         .iter()
         .filter_map(|p| {
@@ -869,17 +881,8 @@ fn continue_session(
     for section in layout {
         if section.is_data() {
             if !has_channels {
-                let options = gst::Structure::builder("config")
-                    .field("negotiated", true)
-                    .field("id", SESSION_CHANNEL_ID)
-                    .build();
-                let channel = webrtcbin.emit_by_name::<Option<gst_webrtc::WebRTCDataChannel>>(
-                    "create-data-channel",
-                    &[&"poolgate-session", &options],
-                );
-                if channel.is_none() {
-                    tracing::warn!("webrtcbin refused the session's data section");
-                }
+                add_session_channel(webrtcbin);
+                data_section = true;
             }
             continue;
         }
@@ -906,6 +909,23 @@ fn continue_session(
             "add-transceiver",
             &[&gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly, &caps],
         );
+    }
+    data_section
+}
+
+/// Creates the negotiated channel that makes webrtcbin offer a data section (a channel the
+/// remote never hears of and nobody sends on).
+fn add_session_channel(webrtcbin: &gst::Element) {
+    let options = gst::Structure::builder("config")
+        .field("negotiated", true)
+        .field("id", SESSION_CHANNEL_ID)
+        .build();
+    let channel = webrtcbin.emit_by_name::<Option<gst_webrtc::WebRTCDataChannel>>(
+        "create-data-channel",
+        &[&"poolgate-session", &options],
+    );
+    if channel.is_none() {
+        tracing::warn!("webrtcbin refused the session's data section");
     }
 }
 
