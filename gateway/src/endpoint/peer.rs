@@ -428,8 +428,7 @@ impl PeerConnection {
                     // in a row without it), and Chromium refuses an offer that drops a section.
                     if desc.sdp.contains("\nm=application") {
                         if let Some(branch) = self.branch.as_mut().filter(|b| !b.data_section) {
-                            branch.data_section = true;
-                            add_session_channel(&webrtcbin);
+                            branch.data_section = add_session_channel(&webrtcbin);
                         }
                     }
                     let promise = self.promise(generation, |reply| match error_in(reply) {
@@ -881,8 +880,7 @@ fn continue_session(
     for section in layout {
         if section.is_data() {
             if !has_channels {
-                add_session_channel(webrtcbin);
-                data_section = true;
+                data_section = add_session_channel(webrtcbin);
             }
             continue;
         }
@@ -914,23 +912,38 @@ fn continue_session(
 }
 
 /// Creates the negotiated channel that makes webrtcbin offer a data section (a channel the
-/// remote never hears of and nobody sends on).
-fn add_session_channel(webrtcbin: &gst::Element) {
+/// remote never hears of and nobody sends on). Returns false when webrtcbin cannot take it yet:
+/// once an SCTP transport exists, webrtcbin refuses ids above its stream count, which is 0 until
+/// the association is up; the next remote description tries again.
+fn add_session_channel(webrtcbin: &gst::Element) -> bool {
+    let max_channels = webrtcbin
+        .property::<Option<gst::glib::Object>>("sctp-transport")
+        .map(|t| t.property::<u32>("max-channels"));
+    let id = match max_channels {
+        None => SESSION_CHANNEL_ID,
+        Some(0) => {
+            tracing::debug!("no session channel before the SCTP association is up");
+            return false;
+        }
+        Some(max) => SESSION_CHANNEL_ID.min(i32::try_from(max).unwrap_or(i32::MAX)),
+    };
     let options = gst::Structure::builder("config")
         .field("negotiated", true)
-        .field("id", SESSION_CHANNEL_ID)
+        .field("id", id)
         .build();
     let channel = webrtcbin.emit_by_name::<Option<gst_webrtc::WebRTCDataChannel>>(
         "create-data-channel",
         &[&"poolgate-session", &options],
     );
     if channel.is_none() {
-        tracing::warn!("webrtcbin refused the session's data section");
+        tracing::warn!(id, "webrtcbin refused the session's data section");
     }
+    channel.is_some()
 }
 
 /// The SCTP stream of the negotiated channel that gives a fresh webrtcbin its data section
-/// (see [`continue_session`]): high, out of the way of channels either end opens.
+/// (see [`continue_session`]): high, out of the way of channels either end opens (lowered to
+/// the association's stream count once that is known).
 const SESSION_CHANNEL_ID: i32 = 1000;
 
 /// A leaky queue feeding a new webrtcbin sink pad (a new transceiver, set to send).
