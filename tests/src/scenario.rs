@@ -191,3 +191,27 @@ pub async fn decoded_stream(
         }
     }
 }
+
+/// The `failed` connection states among the events seen so far.
+pub fn failed_peers(
+    seen: &mut tokio::sync::mpsc::UnboundedReceiver<EndpointEvent>,
+) -> Vec<poolgate::signalling::EndpointId> {
+    let mut failed = Vec::new();
+    while let Ok(e) = seen.try_recv() {
+        if let EndpointEvent::PeerState { id, state } = e {
+            if state == "failed" {
+                failed.push(id);
+            }
+        }
+    }
+    failed
+}
+
+/// The last lines of a page's signalling trace.
+pub fn trace_tail(trace: &Value) -> String {
+    let lines: Vec<&str> = trace
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    lines[lines.len().saturating_sub(12)..].join(" | ")
+}

@@ -17,10 +17,10 @@ use poolgate::endpoint::{EndpointEvent, EndpointHandle, PeerStats};
 use poolgate::signalling::{EndpointId, SignallingTarget};
 use poolgate_tests::browser::Browser;
 use poolgate_tests::scenario::{
-    answer_pings, decoded_stream, expect, run, run_trials, start_endpoint, start_endpoint_with,
-    start_gateway, CONNECT_LIMIT,
+    answer_pings, decoded_stream, expect, failed_peers, run, run_trials, start_endpoint,
+    start_endpoint_with, start_gateway, trace_tail, CONNECT_LIMIT,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Collisions forced per trial.
 const ROUNDS: u32 = 50;
@@ -149,14 +149,14 @@ async fn browser_glare(politeness: Politeness) -> anyhow::Result<()> {
             let trace = b.eval("v", "harness.trace()").await.unwrap_or_default();
             stuck.push(format!(
                 "round {round}: {e:#}; page trace tail: {}",
-                tail(&trace)
+                trace_tail(&trace)
             ));
             if stuck.len() >= MAX_STUCK {
                 break;
             }
         }
     }
-    let failed = failures(&mut seen);
+    let failed = failed_peers(&mut seen);
     let after = stats_for(&handle, browser).await?;
     println!(
         "{ROUNDS} rounds ({politeness:?}): {} stuck, {} failed; endpoint side: {} exchanges, {} rebuilds",
@@ -255,8 +255,8 @@ async fn endpoint_glare() -> anyhow::Result<()> {
             }
         }
     }
-    let mut failed = failures(&mut seen_a);
-    failed.extend(failures(&mut seen_b));
+    let mut failed = failed_peers(&mut seen_a);
+    failed.extend(failed_peers(&mut seen_b));
     let (sa, sb) = (stats_for(&a, b_id).await?, stats_for(&b, a_id).await?);
     println!(
         "{ROUNDS} rounds endpoint vs endpoint: {} stuck, {} failed; impolite side {} exchanges, \
@@ -288,26 +288,4 @@ async fn endpoint_glare() -> anyhow::Result<()> {
     }
     gateway.stop().await;
     Ok(())
-}
-
-/// The `failed` connection states among the events seen so far.
-fn failures(seen: &mut tokio::sync::mpsc::UnboundedReceiver<EndpointEvent>) -> Vec<EndpointId> {
-    let mut failed = Vec::new();
-    while let Ok(e) = seen.try_recv() {
-        if let EndpointEvent::PeerState { id, state } = e {
-            if state == "failed" {
-                failed.push(id);
-            }
-        }
-    }
-    failed
-}
-
-/// The last lines of a page's signalling trace.
-fn tail(trace: &Value) -> String {
-    let lines: Vec<&str> = trace
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    lines[lines.len().saturating_sub(12)..].join(" | ")
 }

@@ -18,10 +18,9 @@ use poolgate::endpoint::{
 use poolgate::signalling::EndpointId;
 use poolgate_tests::browser::Browser;
 use poolgate_tests::scenario::{
-    answer_pings, decoded_stream, expect, run, run_trials, start_endpoint, start_gateway,
-    CONNECT_LIMIT,
+    answer_pings, decoded_stream, expect, failed_peers, run, run_trials, start_endpoint,
+    start_gateway, trace_tail, CONNECT_LIMIT,
 };
-use serde_json::Value;
 
 /// ICE restarts per trial.
 const RESTARTS: u32 = 3;
@@ -165,7 +164,7 @@ async fn restarts(page: Page) -> anyhow::Result<()> {
             let errors = page_errors(&mut b).await.unwrap_or_default();
             anyhow::bail!(
                 "restart {n}: {e:#}; page errors: {errors:?}; page trace tail: {}",
-                tail(&trace)
+                trace_tail(&trace)
             );
         }
         media_flows(&mut b, &handle, browser, &endpoint_id, page)
@@ -179,7 +178,7 @@ async fn restarts(page: Page) -> anyhow::Result<()> {
     }
     let after = stats_for(&handle, browser).await?;
     let errors = page_errors(&mut b).await?;
-    let failed = failures(&mut seen);
+    let failed = failed_peers(&mut seen);
     println!(
         "{RESTARTS} ICE restarts ({page:?}): {} exchanges, {} rebuilds; page errors {}; failed {}",
         after.exchanges,
@@ -290,26 +289,4 @@ async fn page_errors(b: &mut Browser) -> anyhow::Result<Vec<String>> {
         .as_array()
         .map(|a| a.iter().map(|e| e.to_string()).collect())
         .unwrap_or_default())
-}
-
-/// The `failed` connection states among the events seen so far.
-fn failures(seen: &mut tokio::sync::mpsc::UnboundedReceiver<EndpointEvent>) -> Vec<EndpointId> {
-    let mut failed = Vec::new();
-    while let Ok(e) = seen.try_recv() {
-        if let EndpointEvent::PeerState { id, state } = e {
-            if state == "failed" {
-                failed.push(id);
-            }
-        }
-    }
-    failed
-}
-
-/// The last lines of a page's signalling trace.
-fn tail(trace: &Value) -> String {
-    let lines: Vec<&str> = trace
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    lines[lines.len().saturating_sub(12)..].join(" | ")
 }
