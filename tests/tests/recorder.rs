@@ -408,7 +408,11 @@ async fn spawn_poolgate(
     let child = tokio::process::Command::new(&exe)
         .arg("--config")
         .arg(&config)
-        .env("RUST_LOG", "warn")
+        // Quiet unless asked: `POOLGATE_CHILD_LOG=poolgate=debug` when a trial needs a look inside.
+        .env(
+            "RUST_LOG",
+            std::env::var("POOLGATE_CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .kill_on_drop(true)
         .spawn()
         .context("starting poolgate")?;

@@ -24,6 +24,7 @@
 //! | Stable | remote offer that changes ICE credentials or DTLS fingerprint | Rebuilding(offer) | Rebuild |
 //! | Stable | remote answer/pranswer | Stable | none: stale, ignored with its candidates |
 //! | Stable | NegotiationNeeded, or a fresh webrtcbin to announce | CreatingOffer | CreateOffer |
+//! | any → Stable | exchange completed, polite, a change of ours pending | Stable | RetryOfferLater(POLITE_TURN), then CreateOffer |
 //! | Stable | ICE restart due | CreatingOffer / Rebuilding | RestartIce (in-place option) / Rebuild |
 //! | CreatingOffer | OfferCreated, polite, remote offer queued | Stable, then SettingRemoteOffer | offer dropped unset; SetRemoteDescription(remote offer) |
 //! | CreatingOffer | OfferCreated | SettingLocalOffer | SetLocalDescription(offer with our DTLS role) |
@@ -68,6 +69,21 @@
 //!
 //! The impolite side ignores a colliding offer and the candidates that follow it, until the
 //! next remote description; the polite side will answer our offer.
+//!
+//! ## Taking turns after an exchange
+//!
+//! A collision costs the polite side a rebuild, and between two poolgate endpoints more: the
+//! polite side's answer then comes from a new transport, so the impolite side rebuilds and
+//! offers from its fresh webrtcbin, which the polite side's webrtcbin cannot follow either.
+//! Both sides come out of such a round with a change remembered (the dropped offer's, the
+//! fresh webrtcbin's negotiation-needed), and if both offer it the moment the exchange
+//! completes, they collide again, round after round (measured: 44 rebuilds in 4 s between a
+//! recorder and a sender adding tracks). So right after an exchange the polite side gives
+//! the remote the first turn: a change of ours that waited for the exchange is offered only
+//! after [`Options::polite_turn`] ([`POLITE_TURN`]); an offer arriving meanwhile is applied from stable, without a
+//! rebuild, and ours follows. The impolite side, which wins collisions anyway, offers at once.
+//! A fresh webrtcbin that must announce its transport is not held back, and neither is a
+//! change that arrives while the machine is at rest.
 //!
 //! ## rtcpool's impolite side can give way too
 //!
@@ -350,6 +366,9 @@ pub enum DropReason {
 pub enum Diagnostic {
     /// Impolite: a remote offer collided with ours and was ignored.
     RemoteOfferIgnored,
+    /// Polite: a change of ours waited out an exchange; the remote gets
+    /// [`Options::polite_turn`] to offer what it has pending before we offer it.
+    OfferDeferredToRemote,
     /// A remote description changed a section's direction; webrtcbin was given the direction
     /// it first saw instead (see `Machine::pinned_directions`).
     RemoteDirectionPinned {
@@ -473,6 +492,9 @@ pub enum Phase {
 pub const OFFER_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
 /// Incomplete offers retried in a row before the webrtcbin is rebuilt.
 pub const MAX_INCOMPLETE_OFFERS: u32 = 25;
+/// How long the polite side, right after an exchange, leaves the remote to offer first before
+/// it offers a change of its own that was waiting (see "Taking turns after an exchange").
+pub const POLITE_TURN: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What the machine may assume of the media stack.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -484,6 +506,9 @@ pub struct Options {
     pub ice_restart_in_place: bool,
     /// Failed operations tolerated in a row (each answered by a rebuild) before giving up.
     pub max_consecutive_failures: u32,
+    /// Polite side: how long a change of ours that waited for an exchange waits on, so that
+    /// the remote offers first (see "Taking turns after an exchange"). Zero: offer at once.
+    pub polite_turn: std::time::Duration,
 }
 
 impl Default for Options {
@@ -491,6 +516,7 @@ impl Default for Options {
         Options {
             ice_restart_in_place: false,
             max_consecutive_failures: 3,
+            polite_turn: POLITE_TURN,
         }
     }
 }
@@ -658,6 +684,8 @@ pub struct Machine {
     incomplete_offers: u32,
     /// Waiting for [`Event::RetryOffer`]: no offer is started before it.
     offer_retry_pending: bool,
+    /// Polite, an exchange just completed: a change of ours pending now waits [`POLITE_TURN`].
+    remote_turn: bool,
     failures: u32,
     exchanges: u64,
     rebuilds: u64,
@@ -700,6 +728,7 @@ impl Machine {
             sending_mids: Vec::new(),
             incomplete_offers: 0,
             offer_retry_pending: false,
+            remote_turn: false,
             failures: 0,
             exchanges: 0,
             rebuilds: 0,
@@ -840,8 +869,19 @@ impl Machine {
                     if (self.negotiation_needed || self.announce_transport)
                         && !self.offer_retry_pending
                     {
+                        if mem::take(&mut self.remote_turn)
+                            && !self.announce_transport
+                            && !self.options.polite_turn.is_zero()
+                        {
+                            self.note(Diagnostic::OfferDeferredToRemote);
+                            self.offer_retry_pending = true;
+                            self.emit(Action::RetryOfferLater(self.options.polite_turn));
+                            return;
+                        }
                         self.start_offer(false);
                     }
+                    // The turn is only for changes that waited for the exchange.
+                    self.remote_turn = false;
                     return;
                 }
                 State::HaveLocalOffer { .. } => {
@@ -1666,6 +1706,7 @@ impl Machine {
     fn exchange_completed(&mut self, offerer: Offerer, local: &str, remote: &str) {
         self.state = State::Stable;
         self.failures = 0;
+        self.remote_turn = self.polite;
         self.negotiated_mids = sdp::mids(local).map(str::to_owned).collect();
         self.negotiated = Some((local.to_owned(), remote.to_owned()));
         for (mid, ours) in sdp::directions(local) {

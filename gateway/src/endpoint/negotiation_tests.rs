@@ -541,15 +541,16 @@ fn polite_drops_an_offer_still_being_created_and_answers_without_a_rebuild() {
         [Action::CreateAnswer]
     );
     let after = ops(&finish_answer(&mut m));
-    // The change behind the dropped offer is offered again.
+    // The change behind the dropped offer is offered again, once the remote had its turn.
     assert_eq!(
         after,
         [
             set_local(SdpType::Answer, &our_answer()),
             send(SdpType::Answer, &our_answer()),
-            Action::CreateOffer
+            Action::RetryOfferLater(POLITE_TURN)
         ]
     );
+    assert_eq!(on(&mut m, Event::RetryOffer), [Action::CreateOffer]);
     assert_eq!(m.rebuilds(), 0);
 }
 
@@ -594,9 +595,13 @@ fn polite_rebuilds_on_a_collision_with_its_sent_offer_then_answers_and_offers_ag
     );
     assert_eq!(
         on(&mut m, Event::LocalDescriptionSet),
-        [send(SdpType::Answer, &fresh_answer), Action::CreateOffer],
-        "our change behind the abandoned offer is not lost"
+        [
+            send(SdpType::Answer, &fresh_answer),
+            Action::RetryOfferLater(POLITE_TURN)
+        ],
+        "our change behind the abandoned offer is not lost, only held for the remote's turn"
     );
+    assert_eq!(on(&mut m, Event::RetryOffer), [Action::CreateOffer]);
     assert_eq!(m.completed_exchanges(), 1);
     assert_eq!(m.rebuilds(), 1);
 }
@@ -676,8 +681,12 @@ fn an_answer_is_taken_for_our_new_offer_once_it_is_sent() {
     on(&mut m, created_answer(&fresh));
     assert_eq!(
         on(&mut m, Event::LocalDescriptionSet),
-        [send(SdpType::Answer, &fresh), Action::CreateOffer]
+        [
+            send(SdpType::Answer, &fresh),
+            Action::RetryOfferLater(POLITE_TURN)
+        ]
     );
+    assert_eq!(on(&mut m, Event::RetryOffer), [Action::CreateOffer]);
     on(&mut m, created_offer(&desc("fresh", "FRESH", "actpass")));
     on(&mut m, Event::LocalDescriptionSet);
     let answer = their_answer("passive");
@@ -1453,7 +1462,8 @@ fn a_failure_on_the_collision_path_still_converges() {
     on(&mut m, Event::Rebuilt);
     on(&mut m, Event::RemoteDescriptionSet);
     let out = ops(&finish_answer(&mut m));
-    assert_eq!(out.last(), Some(&Action::CreateOffer));
+    assert_eq!(out.last(), Some(&Action::RetryOfferLater(POLITE_TURN)));
+    assert_eq!(on(&mut m, Event::RetryOffer), [Action::CreateOffer]);
     assert_eq!(m.completed_exchanges(), 1);
 }
 
@@ -1582,5 +1592,107 @@ fn a_fresh_offerer_s_offer_without_every_session_section_is_retried() {
     assert_eq!(
         on(&mut m, created_offer(&fresh)),
         [set_local(SdpType::Offer, &expected)]
+    );
+}
+
+// ===== taking turns after an exchange =====
+
+/// Applies their offer and creates our answer: `LocalDescriptionSet` completes the exchange.
+fn setting_our_answer(m: &mut Machine) {
+    on(m, offer_in(&their_offer()));
+    on(m, Event::RemoteDescriptionSet);
+    on(m, created_answer(&our_answer()));
+}
+
+#[test]
+fn polite_leaves_the_remote_its_turn_and_applies_its_offer_without_a_rebuild() {
+    // The loop this breaks: both sides offer what they kept the moment an exchange completes,
+    // collide, and the polite side rebuilds, round after round.
+    let mut m = Machine::new(true);
+    setting_our_answer(&mut m);
+    // A change of ours while the exchange was under way.
+    assert_eq!(on(&mut m, Event::NegotiationNeeded), []);
+    let out = m.on(Event::LocalDescriptionSet);
+    assert!(diagnostics(&out).contains(&Diagnostic::OfferDeferredToRemote));
+    assert_eq!(
+        ops(&out),
+        [
+            send(SdpType::Answer, &our_answer()),
+            Action::RetryOfferLater(POLITE_TURN)
+        ]
+    );
+    // The remote takes its turn: applied from stable, no rebuild.
+    let again = desc("theirs", "THEIRS", "actpass");
+    assert_eq!(
+        on(&mut m, offer_in(&again)),
+        [set_remote(SdpType::Offer, &again)]
+    );
+    on(&mut m, Event::RemoteDescriptionSet);
+    on(&mut m, created_answer(&our_answer()));
+    assert_eq!(
+        on(&mut m, Event::LocalDescriptionSet),
+        [send(SdpType::Answer, &our_answer())],
+        "still within the turn: nothing offered yet"
+    );
+    // Then our change.
+    assert_eq!(on(&mut m, Event::RetryOffer), [Action::CreateOffer]);
+    assert_eq!(m.rebuilds(), 0);
+    assert_eq!(m.completed_exchanges(), 2);
+}
+
+#[test]
+fn the_turn_holds_only_changes_that_waited_for_an_exchange() {
+    let mut m = Machine::new(true);
+    setting_our_answer(&mut m);
+    // Nothing of ours was pending when the exchange completed.
+    assert_eq!(
+        on(&mut m, Event::LocalDescriptionSet),
+        [send(SdpType::Answer, &our_answer())]
+    );
+    // A change at rest is offered at once.
+    assert_eq!(on(&mut m, Event::NegotiationNeeded), [Action::CreateOffer]);
+}
+
+#[test]
+fn the_impolite_side_offers_at_once_after_an_exchange() {
+    let mut m = Machine::new(false);
+    setting_our_answer(&mut m);
+    on(&mut m, Event::NegotiationNeeded);
+    assert_eq!(
+        on(&mut m, Event::LocalDescriptionSet),
+        [send(SdpType::Answer, &our_answer()), Action::CreateOffer]
+    );
+}
+
+#[test]
+fn a_fresh_webrtcbin_that_must_announce_itself_is_not_held_back() {
+    // The impolite remote answered from a new transport: we rebuild and offer from the fresh
+    // webrtcbin at once, turn or not.
+    let mut m = Machine::new(true);
+    exchange_as_answerer(&mut m, &their_offer(), &our_answer());
+    send_our_offer(&mut m, &our_offer());
+    let answer = desc("moved", "MOVED", "passive");
+    on(&mut m, answer_in(&answer));
+    assert_eq!(
+        on(&mut m, Event::RemoteDescriptionSet),
+        [rebuild(RebuildReason::RemoteTransportChange)]
+    );
+    assert_eq!(on(&mut m, Event::Rebuilt), [Action::CreateOffer]);
+}
+
+#[test]
+fn a_zero_turn_offers_at_once() {
+    let mut m = Machine::with_options(
+        true,
+        Options {
+            polite_turn: std::time::Duration::ZERO,
+            ..Options::default()
+        },
+    );
+    setting_our_answer(&mut m);
+    on(&mut m, Event::NegotiationNeeded);
+    assert_eq!(
+        on(&mut m, Event::LocalDescriptionSet),
+        [send(SdpType::Answer, &our_answer()), Action::CreateOffer]
     );
 }

@@ -374,6 +374,9 @@ impl Mixer {
             undo(&self.bin, &branch);
             return Err(e);
         }
+        if let Some(src) = branch.static_pad("src") {
+            drop_untimed(&src);
+        }
         let attached = (|| {
             let inner = branch
                 .static_pad("sink")
@@ -517,6 +520,16 @@ impl Branch {
         let _ = self.ghost.set_active(false);
         let _ = composite.remove_pad(&self.ghost);
     }
+}
+
+/// Drops buffers without a timestamp before they reach a mixer: the aggregators fail the whole
+/// recording on one ("Need timestamped buffers!", seen from `avdec_h264` now and then on a
+/// track's first frames), where losing that one frame costs nothing.
+fn drop_untimed(pad: &gst::Pad) {
+    pad.add_probe(gst::PadProbeType::BUFFER, |_, info| match info.buffer() {
+        Some(b) if b.pts().is_none() => gst::PadProbeReturn::Drop,
+        _ => gst::PadProbeReturn::Ok,
+    });
 }
 
 /// Drops a video's frames until its first keyframe: a decoder cannot start elsewhere (the
