@@ -13,6 +13,8 @@
 //!   a rebuilt-away webrtcbin's late events are dropped).
 //! - [`datachannel`]: data channels, ours (recreated on rebuilds) and the remote's.
 //! - [`media`]: published media, encoded once and fed to every peer through a tee.
+//! - [`fuse`]: each peer's branch off that tee (`queue ! fuse`), which keeps a peer's flow
+//!   errors from stopping the source for the others.
 //! - [`stats`]: per-peer figures (negotiation, bytes, packets, round-trip time).
 //! - [`track`]: incoming tracks, depayloaded once and offered to consumers through a tee.
 //! - [`member`]: [`Endpoint`], the running pool member: signalling (hosted or remote), peers,
@@ -21,6 +23,7 @@
 mod bus;
 mod certificate;
 pub mod datachannel;
+pub mod fuse;
 pub mod media;
 pub mod member;
 pub mod negotiation;

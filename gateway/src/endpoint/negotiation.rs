@@ -22,6 +22,7 @@
 //! |---|---|---|---|
 //! | Stable | remote offer | SettingRemoteOffer | SetRemoteDescription(offer) |
 //! | Stable | remote offer that changes ICE credentials or DTLS fingerprint | Rebuilding(offer) | Rebuild |
+//! | Stable | remote offer before a webrtcbin rebuilt to offer has offered | Rebuilding(offer) | Rebuild |
 //! | Stable | remote answer/pranswer | Stable | none: stale, ignored with its candidates |
 //! | Stable | NegotiationNeeded, or a fresh webrtcbin to announce | CreatingOffer | CreateOffer |
 //! | any → Stable | exchange completed, polite, a change of ours pending | Stable | RetryOfferLater(POLITE_TURN), then CreateOffer |
@@ -121,7 +122,9 @@
 //! session's (`super::sdp_map`). The machine sees the session's numbering only. An offer from
 //! the fresh webrtcbin that still lacks a session section (a sending branch whose caps have
 //! not reached it yet) is dropped and asked again like any incomplete offer (below): after
-//! such a rebuild the session's mids count as negotiated.
+//! such a rebuild the session's mids count as negotiated. A remote offer that comes before the
+//! fresh webrtcbin has sent its offer is answered by yet another fresh webrtcbin, one built to
+//! answer: the sections it was given are mapped to the session's only by its own offer.
 //!
 //! webrtcbin 1.22 cannot change ICE credentials or DTLS transport in a renegotiation either. A
 //! remote *offer* whose ICE ufrag or fingerprint differs from what the current webrtcbin has
@@ -324,6 +327,10 @@ pub enum RebuildReason {
     /// sends where it had not, or now receives what we have to send), and webrtcbin 1.22 never
     /// reopens a settled direction: a fresh webrtcbin answers it.
     DirectionOpened,
+    /// A remote offer arrived for a webrtcbin rebuilt to offer (given the session's sections)
+    /// before it offered: its sections are not mapped to the session's yet, so a fresh
+    /// webrtcbin without them answers the offer instead.
+    RemoteOfferBeforeOurs,
 }
 
 /// One asynchronous webrtcbin step, for failure reports.
@@ -686,6 +693,9 @@ pub struct Machine {
     offer_retry_pending: bool,
     /// Polite, an exchange just completed: a change of ours pending now waits [`POLITE_TURN`].
     remote_turn: bool,
+    /// The current webrtcbin was rebuilt to offer, given the session's sections, and has not
+    /// sent its offer yet (its sections are mapped to the session's only then).
+    continues_session: bool,
     failures: u32,
     exchanges: u64,
     rebuilds: u64,
@@ -729,6 +739,7 @@ impl Machine {
             incomplete_offers: 0,
             offer_retry_pending: false,
             remote_turn: false,
+            continues_session: false,
             failures: 0,
             exchanges: 0,
             rebuilds: 0,
@@ -903,6 +914,9 @@ impl Machine {
             }
             SdpType::Offer if self.opens_settled_direction(&entry.sdp) => {
                 self.rebuild(RebuildReason::DirectionOpened, Some(entry));
+            }
+            SdpType::Offer if self.continues_session => {
+                self.rebuild(RebuildReason::RemoteOfferBeforeOurs, Some(entry));
             }
             SdpType::Offer => {
                 let description = self.for_webrtcbin(&entry);
@@ -1160,6 +1174,7 @@ impl Machine {
                 // the session, so one without them all is retried like any incomplete offer.
                 if let Some((local, _)) = &self.negotiated {
                     self.negotiated_mids = sdp::mids(local).map(str::to_owned).collect();
+                    self.continues_session = true;
                 }
                 self.state = State::Stable
             }
@@ -1564,6 +1579,7 @@ impl Machine {
         if kind == SdpType::Offer {
             // From now on an answer is taken for this offer.
             self.abandoned_for = None;
+            self.continues_session = false;
         }
         self.local_sent = true;
         self.announce_transport = false;
@@ -1668,6 +1684,7 @@ impl Machine {
 
     fn rebuild(&mut self, reason: RebuildReason, apply: Option<RemoteEntry>) {
         self.rebuilds += 1;
+        self.continues_session = false;
         // A fresh webrtcbin has negotiated nothing.
         self.negotiated_mids.clear();
         self.pinned_directions.clear();

@@ -1228,6 +1228,12 @@ fn a_remote_restart_answered_from_a_fresh_webrtcbin_settles_our_own_restart() {
     );
     let restart = desc("theirs2", "THEIRS", "actpass");
     assert_eq!(on(&mut m, offer_in(&restart)), []);
+    // The fresh webrtcbin was built to offer (with the session's sections), so one built to
+    // answer takes the remote's offer.
+    assert_eq!(
+        on(&mut m, Event::Rebuilt),
+        [rebuild(RebuildReason::RemoteOfferBeforeOurs)]
+    );
     assert_eq!(
         on(&mut m, Event::Rebuilt),
         [set_remote(SdpType::Offer, &restart)]
@@ -1695,4 +1701,55 @@ fn a_zero_turn_offers_at_once() {
         on(&mut m, Event::LocalDescriptionSet),
         [send(SdpType::Answer, &our_answer()), Action::CreateOffer]
     );
+}
+
+// ===== a remote offer before a rebuilt offerer's first offer =====
+
+/// A polite machine whose webrtcbin was just rebuilt to offer (the remote answered from a new
+/// transport), its offer being created.
+fn rebuilt_to_offer() -> Machine {
+    let mut m = Machine::new(true);
+    exchange_as_answerer(&mut m, &their_offer(), &our_answer());
+    send_our_offer(&mut m, &our_offer());
+    on(&mut m, answer_in(&desc("theirs2", "REBUILT", "passive")));
+    assert_eq!(
+        on(&mut m, Event::RemoteDescriptionSet),
+        [rebuild(RebuildReason::RemoteTransportChange)]
+    );
+    assert!(m.rebuilding_to_offer());
+    assert_eq!(on(&mut m, Event::Rebuilt), [Action::CreateOffer]);
+    m
+}
+
+#[test]
+fn a_remote_offer_before_a_rebuilt_offerer_has_offered_is_answered_by_a_fresh_webrtcbin() {
+    let mut m = rebuilt_to_offer();
+    let offer = desc("theirs2", "REBUILT", "actpass");
+    assert_eq!(on(&mut m, offer_in(&offer)), []);
+    let out = m.on(created_offer(&desc("fresh", "FRESH", "actpass")));
+    assert!(diagnostics(&out).contains(&Diagnostic::CreatedOfferDropped));
+    assert_eq!(ops(&out), [rebuild(RebuildReason::RemoteOfferBeforeOurs)]);
+    // A webrtcbin built to answer, not given the session's sections.
+    assert!(!m.rebuilding_to_offer());
+    assert_eq!(
+        on(&mut m, Event::Rebuilt),
+        [set_remote(SdpType::Offer, &offer)]
+    );
+}
+
+#[test]
+fn once_the_rebuilt_offerer_has_offered_remote_offers_apply_on_it() {
+    let mut m = rebuilt_to_offer();
+    let fresh = desc("fresh", "FRESH", "actpass");
+    on(&mut m, created_offer(&fresh));
+    on(&mut m, Event::LocalDescriptionSet);
+    let answer = desc("theirs2", "REBUILT", "passive");
+    on(&mut m, answer_in(&answer));
+    on(&mut m, Event::RemoteDescriptionSet);
+    let offer = desc("theirs2", "REBUILT", "actpass");
+    assert_eq!(
+        on(&mut m, offer_in(&offer)),
+        [set_remote(SdpType::Offer, &offer)]
+    );
+    assert_eq!(m.rebuilds(), 1);
 }

@@ -946,17 +946,14 @@ fn add_session_channel(webrtcbin: &gst::Element) -> bool {
 /// the association's stream count once that is known).
 const SESSION_CHANNEL_ID: i32 = 1000;
 
-/// A leaky queue feeding a new webrtcbin sink pad (a new transceiver, set to send).
+/// A peer branch (leaky queue and fuse, [`super::fuse::peer_branch`]) feeding a new webrtcbin
+/// sink pad (a new transceiver, set to send).
 fn sending_branch(
     pipeline: &gst::Pipeline,
     webrtcbin: &gst::Element,
 ) -> anyhow::Result<(gst::Element, Option<gst_webrtc::WebRTCRTPTransceiver>)> {
-    let queue = gst::ElementFactory::make("queue")
-        .property_from_str("leaky", "downstream")
-        .property("max-size-buffers", 200u32)
-        .property("max-size-time", 0u64)
-        .property("max-size-bytes", 0u32)
-        .build()?;
+    let name = format!("{}-send{}", webrtcbin.name(), webrtcbin.num_sink_pads());
+    let queue: gst::Element = super::fuse::peer_branch(&name)?.upcast();
     pipeline.add(&queue)?;
     let sink = webrtcbin
         .request_pad_simple("sink_%u")

@@ -1,0 +1,291 @@
+//! The fuse between a published source and one peer: whatever that peer's webrtcbin answers a
+//! push with, the source and the other peers never see it.
+//!
+//! A `tee` stops at the first fatal flow return of any branch and hands it back to the source,
+//! whose streaming thread then stops: one peer's webrtcbin failing a push (an error inside its
+//! RTP bin, a flushing sink pad) would silence that source for every peer. Seen once under load:
+//! an Opus source stopped with "streaming stopped, reason error (-5)" coming back through one
+//! peer's queue. A `queue` alone does not shield the tee either: once its thread gets an error
+//! its sink pad returns that error to every later push. So each peer's branch is
+//! `queue ! fuse`, and the fuse turns every non-OK return from webrtcbin into OK (the buffer is
+//! dropped for that peer only) and logs the first one. Events and queries pass both ways
+//! untouched, keyframe requests from webrtcbin included.
+
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer::prelude::*;
+use gstreamer::subclass::prelude::ObjectSubclassIsExt;
+
+glib::wrapper! {
+    /// One peer's fuse (see the module doc). Create with [`Fuse::new`].
+    pub struct Fuse(ObjectSubclass<imp::Fuse>) @extends gst::Element, gst::Object;
+}
+
+impl Fuse {
+    /// A fuse named `name`, for the peer branch it sits in.
+    pub fn new(name: &str) -> Fuse {
+        glib::Object::builder().property("name", name).build()
+    }
+
+    /// How many pushes webrtcbin refused so far (dropped for this peer).
+    pub fn refused(&self) -> u64 {
+        self.imp()
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A peer's sending branch: `queue ! fuse` in a bin with ghost `sink` and `src` pads. The
+/// queue is leaky, so a slow peer drops its own oldest buffers rather than stall the tee.
+pub fn peer_branch(name: &str) -> anyhow::Result<gst::Bin> {
+    let bin = gst::Bin::builder().name(name).build();
+    let queue = gst::ElementFactory::make("queue")
+        .property_from_str("leaky", "downstream")
+        .property("max-size-buffers", 200u32)
+        .property("max-size-time", 0u64)
+        .property("max-size-bytes", 0u32)
+        .build()?;
+    let fuse = Fuse::new(&format!("{name}-fuse"));
+    bin.add_many([&queue, fuse.upcast_ref()])?;
+    queue.link(&fuse)?;
+    let sink = gst::GhostPad::builder_with_target(&queue.static_pad("sink").expect("queue sink"))?
+        .name("sink")
+        .build();
+    let src = gst::GhostPad::builder_with_target(&fuse.static_pad("src").expect("fuse src"))?
+        .name("src")
+        .build();
+    bin.add_pad(&sink)?;
+    bin.add_pad(&src)?;
+    Ok(bin)
+}
+
+mod imp {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::LazyLock;
+
+    use gstreamer as gst;
+    use gstreamer::glib;
+    use gstreamer::prelude::*;
+    use gstreamer::subclass::prelude::*;
+
+    static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+        gst::DebugCategory::new(
+            "poolgatefuse",
+            gst::DebugColorFlags::empty(),
+            Some("poolgate per-peer fuse"),
+        )
+    });
+
+    pub struct Fuse {
+        sink: gst::Pad,
+        src: gst::Pad,
+        pub(super) refused: AtomicU64,
+    }
+
+    impl Fuse {
+        fn pushed(&self, result: Result<gst::FlowSuccess, gst::FlowError>) -> gst::FlowSuccess {
+            match result {
+                Ok(success) => success,
+                Err(error) => {
+                    if self.refused.fetch_add(1, Ordering::Relaxed) == 0 {
+                        // Once per branch: a torn-down peer refuses every push after this.
+                        tracing::warn!(
+                            branch = %self.obj().name(),
+                            "a peer refused media ({error:?}); it is dropped for that peer only"
+                        );
+                    }
+                    gst::debug!(CAT, imp = self, "push refused: {error:?}");
+                    gst::FlowSuccess::Ok
+                }
+            }
+        }
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for Fuse {
+        const NAME: &'static str = "PoolgateFuse";
+        type Type = super::Fuse;
+        type ParentType = gst::Element;
+
+        fn with_class(klass: &Self::Class) -> Self {
+            let proxy = gst::PadFlags::PROXY_CAPS
+                | gst::PadFlags::PROXY_ALLOCATION
+                | gst::PadFlags::PROXY_SCHEDULING;
+            let sink = gst::Pad::builder_from_template(&klass.pad_template("sink").expect("sink"))
+                .chain_function(|_, parent, buffer| {
+                    Fuse::catch_panic_pad_function(
+                        parent,
+                        || Err(gst::FlowError::Error),
+                        |fuse| Ok(fuse.pushed(fuse.src.push(buffer))),
+                    )
+                })
+                .chain_list_function(|_, parent, list| {
+                    Fuse::catch_panic_pad_function(
+                        parent,
+                        || Err(gst::FlowError::Error),
+                        |fuse| Ok(fuse.pushed(fuse.src.push_list(list))),
+                    )
+                })
+                .flags(proxy)
+                .build();
+            let src = gst::Pad::builder_from_template(&klass.pad_template("src").expect("src"))
+                .flags(proxy)
+                .build();
+            Fuse {
+                sink,
+                src,
+                refused: AtomicU64::new(0),
+            }
+        }
+    }
+
+    impl ObjectImpl for Fuse {
+        fn constructed(&self) {
+            self.parent_constructed();
+            let obj = self.obj();
+            obj.add_pad(&self.sink).expect("adding the sink pad");
+            obj.add_pad(&self.src).expect("adding the src pad");
+        }
+    }
+
+    impl GstObjectImpl for Fuse {}
+
+    impl ElementImpl for Fuse {
+        fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+            static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+                gst::subclass::ElementMetadata::new(
+                    "poolgate fuse",
+                    "Generic",
+                    "Passes data on and never returns a flow error upstream",
+                    "poolgate",
+                )
+            });
+            Some(&META)
+        }
+
+        fn pad_templates() -> &'static [gst::PadTemplate] {
+            static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+                let any = gst::Caps::new_any();
+                vec![
+                    gst::PadTemplate::new(
+                        "sink",
+                        gst::PadDirection::Sink,
+                        gst::PadPresence::Always,
+                        &any,
+                    )
+                    .expect("sink template"),
+                    gst::PadTemplate::new(
+                        "src",
+                        gst::PadDirection::Src,
+                        gst::PadPresence::Always,
+                        &any,
+                    )
+                    .expect("src template"),
+                ]
+            });
+            TEMPLATES.as_ref()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gstreamer_app as gst_app;
+
+    /// A tee with two branches; the first ends in a sink that fails every buffer. Returns how
+    /// many buffers the second branch got and whether it saw the end of the stream, once it
+    /// has, or after an error on the bus, or after 20 s.
+    fn run(first_branch_fused: bool) -> (u64, bool) {
+        gst::init().unwrap();
+        let pipeline = gst::Pipeline::new();
+        let src = gst::ElementFactory::make("audiotestsrc")
+            .property("num-buffers", 100i32)
+            .build()
+            .unwrap();
+        let tee = gst::ElementFactory::make("tee")
+            .property("allow-not-linked", true)
+            .build()
+            .unwrap();
+        let failing = gst_app::AppSink::builder()
+            .sync(false)
+            .callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(|_| Err(gst::FlowError::Error))
+                    .build(),
+            )
+            .build();
+        let counted = Arc::new(AtomicU64::new(0));
+        let ended = Arc::new(AtomicBool::new(false));
+        let (seen, end) = (counted.clone(), ended.clone());
+        let healthy = gst_app::AppSink::builder()
+            .sync(false)
+            .callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |s| {
+                        let _ = s.pull_sample();
+                        seen.fetch_add(1, Ordering::Relaxed);
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .eos(move |_| end.store(true, Ordering::Relaxed))
+                    .build(),
+            )
+            .build();
+        let first: gst::Element = if first_branch_fused {
+            peer_branch("first").unwrap().upcast()
+        } else {
+            gst::ElementFactory::make("queue").build().unwrap()
+        };
+        let second = peer_branch("second").unwrap();
+        pipeline
+            .add_many([
+                &src,
+                &tee,
+                &first,
+                failing.upcast_ref(),
+                second.upcast_ref(),
+                healthy.upcast_ref(),
+            ])
+            .unwrap();
+        src.link(&tee).unwrap();
+        tee.link(&first).unwrap();
+        first.link(&failing).unwrap();
+        tee.link(&second).unwrap();
+        second.link(&healthy).unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let bus = pipeline.bus().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !ended.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+            let error = bus.timed_pop_filtered(
+                gst::ClockTime::from_mseconds(50),
+                &[gst::MessageType::Error],
+            );
+            if error.is_some() {
+                break;
+            }
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        (
+            counted.load(Ordering::Relaxed),
+            ended.load(Ordering::Relaxed),
+        )
+    }
+
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_failing_peer_does_not_stop_the_source_for_the_others() {
+        let (got, eos) = run(true);
+        assert_eq!(got, 100, "the healthy peer got every buffer");
+        assert!(eos, "the source ran to its end");
+    }
+
+    #[test]
+    fn without_the_fuse_a_failing_branch_stops_the_source() {
+        // What the fuse is for: a plain queue hands the error back through the tee.
+        // (The source then ends its stream early: the healthy branch sees EOS all the same.)
+        let (got, _) = run(false);
+        assert!(got < 100, "got {got}");
+    }
+}
