@@ -13,11 +13,13 @@
 //!   a rebuilt-away webrtcbin's late events are dropped).
 //! - [`datachannel`]: data channels, ours (recreated on rebuilds) and the remote's.
 //! - [`media`]: published media, encoded once and fed to every peer through a tee.
+//! - [`alternative`]: which format of a track published in alternatives a peer takes (pure).
 //! - [`stats`]: per-peer figures (negotiation, bytes, packets, round-trip time).
 //! - [`track`]: incoming tracks, depayloaded once and offered to consumers through a tee.
 //! - [`member`]: [`Endpoint`], the running pool member: signalling (hosted or remote), peers,
 //!   rejoining after a lost connection, events for its consumer.
 
+pub mod alternative;
 mod bus;
 mod certificate;
 pub mod datachannel;

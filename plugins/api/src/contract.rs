@@ -205,6 +205,21 @@ pub struct HostApi {
     /// The endpoint's pipeline (a `GstPipeline`, transfer none), where consumers of incoming
     /// tracks add their elements.
     pub pipeline: extern "C" fn(ctx: *const c_void) -> GstElementPtr,
+    /// Appended after ABI version 1 shipped (check `size` before calling it): publishes one
+    /// track in `count` alternative formats. Each of the `elements` is as for `publish` (RTP
+    /// caps with `media`, `encoding-name`, `clock-rate` and a `payload` of its own; more format
+    /// parameters such as `profile-level-id` and `packetization-mode` go into the SDP as they
+    /// are). Every peer is offered one media section listing all of them, the first preferred;
+    /// each peer is then fed the one it accepted (the first of the remote's answer that is one
+    /// of ours; the last alternative when the answer names none). So each alternative is
+    /// produced once, however many peers take it. Returns a publication id (> 0) that
+    /// `unpublish` stops as a whole, or 0 with the reason in `error`.
+    pub publish_alternatives: extern "C" fn(
+        ctx: *const c_void,
+        elements: *const GstElementPtr,
+        count: usize,
+        error: *const ErrorOut,
+    ) -> u64,
 }
 
 /// A plugin's function table. `instance` is what `create` returned.

@@ -40,6 +40,8 @@ pub struct Shared {
     pub audio: Counters,
     /// Keyframe requests from peers, since the start.
     pub keyframe_requests: AtomicU64,
+    /// A published H.264 stream has a constrained-baseline fallback encode.
+    pub fallback: AtomicBool,
     last_frame: Mutex<Option<Instant>>,
 }
 
@@ -60,6 +62,7 @@ impl Shared {
             video: Counters::default(),
             audio: Counters::default(),
             keyframe_requests: AtomicU64::new(0),
+            fallback: AtomicBool::new(false),
             last_frame: Mutex::new(None),
         }
     }
