@@ -173,11 +173,11 @@ async fn passthrough_scenario(camera: &str, profile: &str, transcoding: f64) -> 
     Ok(())
 }
 
-/// A High-profile camera, a Chromium page and a webrtcbin endpoint viewer in one pool: each
-/// gets the format it accepts. The page (no High decoder) decodes the constrained-baseline
-/// fallback; the endpoint, which takes High, gets the camera's own bitstream (its SPS says
-/// High, which openh264 never encodes) under the camera's true `profile-level-id`. One encoder
-/// runs, for the page.
+/// A High-profile camera, a webrtcbin endpoint viewer and a Chromium page in one pool: each
+/// gets the format it accepts. The endpoint, which takes High, gets the camera's own bitstream
+/// (its SPS says High, which openh264 never encodes) under the camera's true
+/// `profile-level-id`, and no fallback is encoded. The page (no High decoder) decodes the
+/// constrained-baseline fallback, which runs (one encoder) until the page leaves.
 async fn high_per_peer_scenario() -> anyhow::Result<()> {
     use gstreamer::prelude::*;
     use poolgate::endpoint::EndpointEvent;
@@ -194,14 +194,6 @@ async fn high_per_peer_scenario() -> anyhow::Result<()> {
         Vec::new(),
     )
     .await?;
-    let mut b = viewer(&gateway).await?;
-    let video = decoded_stream(&mut b, "v", &endpoint, "video/H264").await?;
-    ensure!(
-        video["fmtp"]
-            .as_str()
-            .is_some_and(|f| f.contains("profile-level-id=42e0")),
-        "the page did not get the constrained-baseline fallback: {video}"
-    );
 
     // The endpoint viewer's video track from the camera.
     let deadline = tokio::time::Instant::now() + STATUS_LIMIT;
@@ -288,17 +280,36 @@ async fn high_per_peer_scenario() -> anyhow::Result<()> {
         sps_profile == Some(0x64),
         "the endpoint viewer got no High SPS (profile_idc {sps_profile:?}): not the camera's bitstream"
     );
+    // Nobody takes the fallback yet: it is not encoded.
+    let status = wait_bridge(&gateway, "cam", |s| metric(s, "viewers") == Some(1.0)).await?;
+    ensure!(
+        metric(&status, "h264_fallback") == Some(0.0)
+            && metric(&status, "transcoding") == Some(0.0),
+        "the fallback runs with no peer taking it: {status:#?}"
+    );
+
+    // The page: the fallback starts, one encoder for it.
+    let mut b = viewer(&gateway).await?;
+    let video = decoded_stream(&mut b, "v", &endpoint, "video/H264").await?;
+    ensure!(
+        video["fmtp"]
+            .as_str()
+            .is_some_and(|f| f.contains("profile-level-id=42e0")),
+        "the page did not get the constrained-baseline fallback: {video}"
+    );
     let status = wait_bridge(&gateway, "cam", |s| metric(s, "h264_fallback") == Some(1.0)).await?;
     ensure!(
         metric(&status, "transcoding") == Some(1.0),
         "the fallback should be the one encoder: {status:#?}"
     );
+    // The page leaves: the fallback stops.
+    b.quit().await?;
+    wait_bridge(&gateway, "cam", |s| metric(s, "h264_fallback") == Some(0.0)).await?;
     let _ = tee_pad.unlink(&sink.static_pad("sink").unwrap());
     track.source.release_request_pad(&tee_pad);
     let _ = pipeline.remove(&sink);
     let _ = sink.set_state(gstreamer::State::Null);
     drop(viewer_endpoint);
-    b.quit().await?;
     gateway.stop().await;
     server.stop();
     Ok(())

@@ -61,6 +61,8 @@ pub struct Published {
     id: PublicationId,
     /// The source element and its tee, per alternative (one for a plain source).
     alternatives: Vec<(gst::Element, gst::Element)>,
+    /// How many peers each alternative feeds, over every peer connection.
+    demand: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
 }
 
 impl Published {
@@ -105,7 +107,12 @@ impl Published {
             tee.sync_state_with_parent()?;
             element.sync_state_with_parent()?;
         }
-        Ok(Published { id, alternatives })
+        let demand = std::sync::Arc::new(std::sync::Mutex::new(vec![0; alternatives.len()]));
+        Ok(Published {
+            id,
+            alternatives,
+            demand,
+        })
     }
 
     /// Which publication this is.
@@ -219,7 +226,34 @@ impl Published {
         )
         .build();
         tee_pad.send_event(event);
+        self.count(index, 1);
         Ok(tee_pad)
+    }
+
+    /// Adds `change` to the peers alternative `index` feeds and, for a source in alternatives,
+    /// tells the source the new number (see `publish_alternatives` in the plugin contract), so
+    /// it may produce only what some peer takes.
+    fn count(&self, index: usize, change: i32) {
+        let peers = {
+            let mut demand = self.demand.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(n) = demand.get_mut(index) else {
+                return;
+            };
+            *n = n.saturating_add_signed(change);
+            *n
+        };
+        if !self.has_alternatives() {
+            return;
+        }
+        let event = gst::event::CustomUpstream::builder(
+            gst::Structure::builder(poolgate_plugin_api::contract::DEMAND_EVENT)
+                .field("peers", peers)
+                .build(),
+        )
+        .build();
+        if let Some(sink) = self.alternatives[index].1.static_pad("sink") {
+            sink.push_event(event);
+        }
     }
 
     /// Unlinks and releases a branch's tee pad.
@@ -229,6 +263,9 @@ impl Published {
         }
         if let Some(tee) = tee_pad.parent_element() {
             tee.release_request_pad(tee_pad);
+            if let Some(index) = self.alternatives.iter().position(|(_, t)| *t == tee) {
+                self.count(index, -1);
+            }
         }
     }
 }

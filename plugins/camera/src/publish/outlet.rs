@@ -6,10 +6,14 @@
 //! published in two alternative formats: the camera's bitstream as it is, with its true
 //! `profile-level-id`, and a constrained-baseline encode of it (`appsrc ! decode ! openh264enc
 //! ! payloader`), made once for every peer that does not accept the camera's profile. The host
-//! feeds each peer the one its answer took (see the plugin contract's `publish_alternatives`).
+//! feeds each peer the one its answer took (see the plugin contract's `publish_alternatives`)
+//! and tells the fallback how many peers take it: it is decoded and encoded only while some do.
 
+use poolgate_plugin_api::contract::DEMAND_EVENT;
 use poolgate_plugin_api::gst::{self, prelude::*};
 use poolgate_plugin_api::Host;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use super::codec::RtpCodec;
 
@@ -41,8 +45,13 @@ pub struct Outlet {
     /// The camera's frames go into each: the stream as it is, then the fallback's input.
     appsrcs: Vec<gstreamer_app::AppSrc>,
     publication: u64,
-    /// Whether a fallback is encoded (one encoder, whatever the number of peers).
+    /// Whether a fallback is published (one encoder, whatever the number of peers).
     pub fallback: bool,
+    /// Some peer takes the fallback: only then are frames decoded and encoded for it. Shared
+    /// with the supervisor, which reports it.
+    fallback_wanted: Arc<AtomicBool>,
+    /// The fallback's decoder must start at a keyframe: set while it is not fed.
+    fallback_needs_keyframe: AtomicBool,
 }
 
 /// `appsrc name=src ! <middle> ! capsfilter caps=<rtp caps>` as an unparented bin.
@@ -74,7 +83,10 @@ impl Outlet {
         on_keyframe_request: KeyframeRequest,
         format: &str,
         fallback: Option<&Fallback>,
+        fallback_wanted: Arc<AtomicBool>,
     ) -> Result<Outlet, String> {
+        let on_keyframe_request: Arc<dyn Fn() + Send + Sync> = Arc::from(on_keyframe_request);
+        fallback_wanted.store(false, Ordering::Relaxed);
         let (bin, appsrc) = outlet_bin(
             &codec,
             caps,
@@ -83,11 +95,12 @@ impl Outlet {
         )?;
         // Peers ask for keyframes with an upstream force-key-unit event (a peer joined, or lost
         // packets); it ends here, so hand it to the camera's pipeline.
+        let request = on_keyframe_request.clone();
         if let Some(pad) = appsrc.static_pad("src") {
             pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
                 if let Some(gst::PadProbeData::Event(ref e)) = info.data {
                     if e.structure().is_some_and(|s| s.name() == "GstForceKeyUnit") {
-                        on_keyframe_request();
+                        request();
                     }
                 }
                 gst::PadProbeReturn::Ok
@@ -110,6 +123,23 @@ impl Outlet {
                     &format!("{fallback_caps}{}", h264_format(&f.profile_level_id)),
                 )?;
                 appsrcs.push(fallback_src);
+                // The host says how many peers take the fallback: feed its decoder only while
+                // some do, from a keyframe the camera is asked for at once.
+                let (wanted, request) = (fallback_wanted.clone(), on_keyframe_request.clone());
+                if let Some(pad) = fallback_bin.static_pad("src") {
+                    pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+                        if let Some(gst::PadProbeData::Event(ref e)) = info.data {
+                            if let Some(s) = e.structure().filter(|s| s.name() == DEMAND_EVENT) {
+                                let now = s.get::<u32>("peers").unwrap_or(0) > 0;
+                                if now && !wanted.swap(now, Ordering::AcqRel) {
+                                    request();
+                                }
+                                wanted.store(now, Ordering::Release);
+                            }
+                        }
+                        gst::PadProbeReturn::Ok
+                    });
+                }
                 host.publish_alternatives(&[bin.upcast(), fallback_bin.upcast()])?
             }
             None => host.publish(bin.upcast_ref())?,
@@ -119,6 +149,8 @@ impl Outlet {
             fallback: appsrcs.len() > 1,
             appsrcs,
             publication,
+            fallback_wanted,
+            fallback_needs_keyframe: AtomicBool::new(true),
         })
     }
 
@@ -135,7 +167,18 @@ impl Outlet {
             b.set_duration(gst::ClockTime::NONE);
         }
         let caps = sample.caps_owned();
-        for appsrc in &self.appsrcs {
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        for (n, appsrc) in self.appsrcs.iter().enumerate() {
+            if n > 0 {
+                if !self.fallback_wanted.load(Ordering::Acquire) {
+                    self.fallback_needs_keyframe.store(true, Ordering::Relaxed);
+                    continue;
+                }
+                if !keyframe && self.fallback_needs_keyframe.load(Ordering::Relaxed) {
+                    continue;
+                }
+                self.fallback_needs_keyframe.store(false, Ordering::Relaxed);
+            }
             if let Some(caps) = &caps {
                 if appsrc.caps().as_ref() != Some(caps) {
                     appsrc.set_caps(Some(caps));

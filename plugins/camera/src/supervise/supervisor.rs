@@ -194,12 +194,14 @@ impl Run {
             // Streams are linked as the camera announces them: a transcoding branch may come
             // after the first frame of another stream.
             // The H.264 fallback counts: it is the one encoder for every peer that needs it.
-            let transcoding = session.transcoding.load(Ordering::Relaxed)
-                || self.shared.fallback.load(Ordering::Relaxed);
-            if watchdog.is_live() && reported_transcoding != Some(transcoding) {
+            let fallback = self.shared.fallback.load(Ordering::Relaxed);
+            let transcoding = session.transcoding.load(Ordering::Relaxed) || fallback;
+            if watchdog.is_live() && reported_transcoding != Some((transcoding, fallback)) {
                 self.host
                     .set_metric("transcoding", if transcoding { 1.0 } else { 0.0 });
-                reported_transcoding = Some(transcoding);
+                self.host
+                    .set_metric("h264_fallback", if fallback { 1.0 } else { 0.0 });
+                reported_transcoding = Some((transcoding, fallback));
             }
             self.update_metrics();
         };
@@ -249,11 +251,8 @@ impl Run {
                 codec.name
             ));
             self.host.set_metric(&codec_metric(old.codec.name), 0.0);
-            if old.fallback {
-                self.shared.fallback.store(false, Ordering::Relaxed);
-                self.host.set_metric("h264_fallback", 0.0);
-            }
             old.close(&self.host);
+            self.shared.fallback.store(false, Ordering::Relaxed);
         }
         let requester = Shared::keyframe_requester(Arc::downgrade(&self.shared), kind);
         let (format, fallback) = match codec.name {
@@ -267,12 +266,11 @@ impl Run {
             requester,
             &format,
             fallback.as_ref(),
+            self.shared.fallback.clone(),
         )?;
         outlet.push(sample);
         self.host.set_metric(&codec_metric(codec.name), 1.0);
         if outlet.fallback {
-            self.shared.fallback.store(true, Ordering::Relaxed);
-            self.host.set_metric("h264_fallback", 1.0);
             self.host
                 .info("camera: H.264 published as it is and as a constrained-baseline fallback");
         }
