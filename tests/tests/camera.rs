@@ -229,18 +229,6 @@ async fn high_per_peer_scenario() -> anyhow::Result<()> {
             .any(|l| l.starts_with("a=fmtp:102") && l.contains("profile-level-id=64")),
         "the camera's High profile-level-id is not in the SDP: {offer}"
     );
-    let payload = track
-        .source
-        .static_pad("sink")
-        .and_then(|p| p.peer())
-        .and_then(|p| p.parent_element())
-        .and_then(|depay| depay.static_pad("sink"))
-        .and_then(|p| p.current_caps())
-        .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("payload").ok()));
-    ensure!(
-        payload == Some(102),
-        "the endpoint viewer receives payload {payload:?}, not the camera's 102"
-    );
     // Its bitstream: the SPS of a keyframe says High.
     let sink = gstreamer_app::AppSink::builder()
         .sync(false)
@@ -276,6 +264,20 @@ async fn high_per_peer_scenario() -> anyhow::Result<()> {
             break;
         }
     }
+    // The payload type it receives (read once media flowed: the caps come with the first
+    // packet).
+    let payload = track
+        .source
+        .static_pad("sink")
+        .and_then(|p| p.peer())
+        .and_then(|p| p.parent_element())
+        .and_then(|depay| depay.static_pad("sink"))
+        .and_then(|p| p.current_caps())
+        .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("payload").ok()));
+    ensure!(
+        payload == Some(102),
+        "the endpoint viewer receives payload {payload:?}, not the camera's 102"
+    );
     ensure!(
         sps_profile == Some(0x64),
         "the endpoint viewer got no High SPS (profile_idc {sps_profile:?}): not the camera's bitstream"

@@ -1036,9 +1036,11 @@ fn add_session_channel(webrtcbin: &gst::Element) -> bool {
 const SESSION_CHANNEL_ID: i32 = 1000;
 
 /// Gives the transceiver of a source in alternative formats all of them as its codec
-/// preferences: webrtcbin then offers them in one media section, in order. Its sink pad gets
-/// no caps before the exchange (see [`PeerConnection::link_alternatives`]): webrtcbin 1.22
-/// intersects the preferences with the caps the pad received and would offer just those.
+/// preferences: webrtcbin then offers them in one media section, in order (measured: one
+/// m-line with both payload types). Its sink pad gets no caps before the exchange (see
+/// [`PeerConnection::link_alternatives`]): webrtcbin builds an offer from the preferences
+/// intersected with the caps the pad received, which would leave one format (read in
+/// webrtcbin's source, not measured here).
 fn prefer_alternatives(source: &Published, transceiver: Option<&gst_webrtc::WebRTCRTPTransceiver>) {
     if let (true, Some(t)) = (source.has_alternatives(), transceiver) {
         t.set_property("codec-preferences", source.preferences());
