@@ -31,10 +31,13 @@ fn main() {
                 run(test_source_scenario())
             }),
             Trial::test("endpoint_camera_h264_passthrough", || {
-                run(passthrough_scenario(H264_PCMU, Some("42")))
+                run(passthrough_scenario(H264_PCMU, "42", 0.0))
             }),
             Trial::test("endpoint_camera_h264_high_profile_passthrough", || {
-                run(passthrough_scenario(H264_HIGH_PCMU, None))
+                run(passthrough_scenario(H264_HIGH_PCMU, "42e0", 1.0))
+            }),
+            Trial::test("endpoint_camera_h264_high_per_peer", || {
+                run(high_per_peer_scenario())
             }),
             Trial::test("endpoint_camera_transcodes_mjpeg_and_aac", || {
                 run(transcode_scenario())
@@ -134,11 +137,12 @@ async fn test_source_scenario() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An H.264 + PCMU camera: both reach the page as the camera sent them (no transcoding). With
-/// `profile`, the page's negotiated `profile-level-id` starts with it (`42`: constrained
-/// baseline). A High-profile camera is decoded too, but the negotiated `profile-level-id` is
-/// then Chromium's `42e01f`, not the stream's (a known limit, see the README).
-async fn passthrough_scenario(camera: &str, profile: Option<&str>) -> anyhow::Result<()> {
+/// An H.264 + PCMU camera: both reach the page, and the page's negotiated `profile-level-id`
+/// starts with `profile`. A constrained-baseline camera (`42`) goes through as it is
+/// (`transcoding` 0). A High-profile one is published as it is and as a constrained-baseline
+/// fallback: this Chromium decodes no High, so it gets the fallback (`42e0`), the one encoder
+/// (`transcoding` 1).
+async fn passthrough_scenario(camera: &str, profile: &str, transcoding: f64) -> anyhow::Result<()> {
     let server = RtspServer::start(0, &[("/cam", camera)], None)?;
     let dir = PluginDir::new("camera-h264")?;
     let url = server.url(None, "/cam");
@@ -146,28 +150,179 @@ async fn passthrough_scenario(camera: &str, profile: Option<&str>) -> anyhow::Re
     let endpoint = live_endpoint(&gateway, "cam").await?;
     let mut b = viewer(&gateway).await?;
     let video = decoded_stream(&mut b, "v", &endpoint, "video/H264").await?;
-    if let Some(profile) = profile {
-        ensure!(
-            video["fmtp"]
-                .as_str()
-                .is_some_and(|f| f.contains(&format!("profile-level-id={profile}"))),
-            "the camera's profile ({profile}) was not kept: {video}"
-        );
-    }
+    ensure!(
+        video["fmtp"]
+            .as_str()
+            .is_some_and(|f| f.contains(&format!("profile-level-id={profile}"))),
+        "the page did not get profile {profile}: {video}"
+    );
     decoded_stream(&mut b, "v", &endpoint, "audio/PCMU").await?;
     let status = wait_bridge(&gateway, "cam", |s| {
         metric(s, "codec_h264") == Some(1.0) && metric(s, "codec_pcmu") == Some(1.0)
     })
     .await?;
     ensure!(
-        metric(&status, "transcoding") == Some(0.0),
-        "passthrough decoded or encoded: {status:#?}"
+        metric(&status, "transcoding") == Some(transcoding)
+            && metric(&status, "h264_fallback").unwrap_or(0.0) == transcoding,
+        "expected transcoding {transcoding}: {status:#?}"
     );
     ensure!(metric(&status, "width") == Some(640.0), "{status:#?}");
     b.quit().await?;
     gateway.stop().await;
     server.stop();
     Ok(())
+}
+
+/// A High-profile camera, a webrtcbin endpoint viewer and a Chromium page in one pool: each
+/// gets the format it accepts. The endpoint, which takes High, gets the camera's own bitstream
+/// (its SPS says High, which openh264 never encodes) under the camera's true
+/// `profile-level-id`, and no fallback is encoded. The page (no High decoder) decodes the
+/// constrained-baseline fallback, which runs (one encoder) until the page leaves.
+async fn high_per_peer_scenario() -> anyhow::Result<()> {
+    use gstreamer::prelude::*;
+    use poolgate::endpoint::EndpointEvent;
+    use poolgate::signalling::SignallingTarget;
+
+    let server = RtspServer::start(0, &[("/cam", H264_HIGH_PCMU)], None)?;
+    let dir = PluginDir::new("camera-high")?;
+    let url = server.url(None, "/cam");
+    let gateway = start_gateway(&dir, &camera_bridge("cam", &format!("url = {url:?}"))).await?;
+    let endpoint = live_endpoint(&gateway, "cam").await?;
+    let (mut viewer_endpoint, _) = poolgate_tests::scenario::start_endpoint_with(
+        SignallingTarget::Hosted(gateway.pools().clone()),
+        "cam",
+        Vec::new(),
+    )
+    .await?;
+
+    // The endpoint viewer's video track from the camera.
+    let deadline = tokio::time::Instant::now() + STATUS_LIMIT;
+    let track = loop {
+        let event = tokio::time::timeout_at(deadline, viewer_endpoint.next_event())
+            .await
+            .context("no H.264 track reached the endpoint viewer")?
+            .context("the endpoint viewer stopped")?;
+        if let EndpointEvent::TrackAdded(t) = event {
+            if t.codec == "H264" && t.peer.to_string() == endpoint {
+                break t;
+            }
+        }
+    };
+    // The format it was offered and took: the bridge's offer as the viewer's webrtcbin holds
+    // it (its own answer and pad caps lose `profile-level-id`: a webrtcbin 1.22 limit).
+    let pipeline = viewer_endpoint.pipeline().clone();
+    let webrtcbin = pipeline
+        .iterate_elements()
+        .into_iter()
+        .flatten()
+        .find(|e| e.name().starts_with(&format!("peer-{endpoint}-")))
+        .context("no webrtcbin for the camera in the endpoint viewer")?;
+    let offer = webrtcbin
+        .property::<Option<gstreamer_webrtc::WebRTCSessionDescription>>(
+            "current-remote-description",
+        )
+        .and_then(|d| d.sdp().as_text().ok())
+        .unwrap_or_default();
+    ensure!(
+        offer
+            .lines()
+            .any(|l| l.starts_with("a=fmtp:102") && l.contains("profile-level-id=64")),
+        "the camera's High profile-level-id is not in the SDP: {offer}"
+    );
+    // Its bitstream: the SPS of a keyframe says High.
+    let sink = gstreamer_app::AppSink::builder()
+        .sync(false)
+        .max_buffers(30)
+        .drop(true)
+        .build();
+    pipeline.add(&sink)?;
+    sink.sync_state_with_parent()?;
+    let tee_pad = track
+        .source
+        .request_pad_simple("src_%u")
+        .context("the track's tee gave no pad")?;
+    tee_pad.link(&sink.static_pad("sink").unwrap())?;
+    let mut sps_profile = None;
+    for _ in 0..300 {
+        let Some(sample) = sink.try_pull_sample(gstreamer::ClockTime::from_mseconds(200)) else {
+            continue;
+        };
+        // Byte-stream carries the SPS inline; avc (what the depayloader negotiates here) in
+        // its caps' codec_data, built from the SPS it received.
+        let codec_data = sample
+            .caps()
+            .and_then(|c| c.structure(0))
+            .and_then(|s| s.get::<gstreamer::Buffer>("codec_data").ok());
+        sps_profile = match codec_data {
+            Some(avcc) => avcc.map_readable().ok().and_then(|m| m.get(1).copied()),
+            None => {
+                let map = sample.buffer().and_then(|b| b.map_readable().ok());
+                map.and_then(|m| sps_profile_idc(m.as_slice()))
+            }
+        };
+        if sps_profile.is_some() {
+            break;
+        }
+    }
+    // The payload type it receives (read once media flowed: the caps come with the first
+    // packet).
+    let payload = track
+        .source
+        .static_pad("sink")
+        .and_then(|p| p.peer())
+        .and_then(|p| p.parent_element())
+        .and_then(|depay| depay.static_pad("sink"))
+        .and_then(|p| p.current_caps())
+        .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("payload").ok()));
+    ensure!(
+        payload == Some(102),
+        "the endpoint viewer receives payload {payload:?}, not the camera's 102"
+    );
+    ensure!(
+        sps_profile == Some(0x64),
+        "the endpoint viewer got no High SPS (profile_idc {sps_profile:?}): not the camera's bitstream"
+    );
+    // Nobody takes the fallback yet: it is not encoded.
+    let status = wait_bridge(&gateway, "cam", |s| metric(s, "viewers") == Some(1.0)).await?;
+    ensure!(
+        metric(&status, "h264_fallback") == Some(0.0)
+            && metric(&status, "transcoding") == Some(0.0),
+        "the fallback runs with no peer taking it: {status:#?}"
+    );
+
+    // The page: the fallback starts, one encoder for it.
+    let mut b = viewer(&gateway).await?;
+    let video = decoded_stream(&mut b, "v", &endpoint, "video/H264").await?;
+    ensure!(
+        video["fmtp"]
+            .as_str()
+            .is_some_and(|f| f.contains("profile-level-id=42e0")),
+        "the page did not get the constrained-baseline fallback: {video}"
+    );
+    let status = wait_bridge(&gateway, "cam", |s| metric(s, "h264_fallback") == Some(1.0)).await?;
+    ensure!(
+        metric(&status, "transcoding") == Some(1.0),
+        "the fallback should be the one encoder: {status:#?}"
+    );
+    // The page leaves: the fallback stops.
+    b.quit().await?;
+    wait_bridge(&gateway, "cam", |s| metric(s, "h264_fallback") == Some(0.0)).await?;
+    let _ = tee_pad.unlink(&sink.static_pad("sink").unwrap());
+    track.source.release_request_pad(&tee_pad);
+    let _ = pipeline.remove(&sink);
+    let _ = sink.set_state(gstreamer::State::Null);
+    drop(viewer_endpoint);
+    gateway.stop().await;
+    server.stop();
+    Ok(())
+}
+
+/// The `profile_idc` of the first SPS in an H.264 byte-stream.
+fn sps_profile_idc(stream: &[u8]) -> Option<u8> {
+    stream
+        .windows(5)
+        .find(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 7)
+        .map(|w| w[4])
 }
 
 /// An MJPEG + AAC camera: transcoded once, to VP8 and Opus, which the page decodes.

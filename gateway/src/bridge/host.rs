@@ -154,6 +154,26 @@ impl BridgeHost for Host {
         Ok(id.0 + 1)
     }
 
+    fn publish_alternatives(&self, elements: Vec<gst::Element>) -> Result<u64, String> {
+        use gstreamer::prelude::*;
+        for element in &elements {
+            if element.parent().is_some() {
+                return Err(format!("{} is already in a bin", element.name()));
+            }
+            if element.static_pad("src").is_none() {
+                return Err(format!("{} has no `src` pad", element.name()));
+            }
+        }
+        let count = elements.len();
+        let endpoint = self.endpoint.clone();
+        let id = self
+            .wait_for(async move { endpoint.publish(MediaSource::Alternatives(elements)).await })?
+            .map_err(|e| format!("{e:#}"))?;
+        tracing::info!(bridge = %self.bridge, publication = %id, count,
+            "the bridge publishes a source in alternative formats");
+        Ok(id.0 + 1)
+    }
+
     fn unpublish(&self, id: u64) -> Result<(), String> {
         let Some(inner) = id.checked_sub(1) else {
             return Err("no publication 0".into());

@@ -19,6 +19,11 @@ pub enum MediaSource {
     /// fields as [`MediaSource::Launch`]; it must not be in a bin yet. This is how a consumer
     /// sends something it built itself, e.g. an incoming track re-payloaded.
     Element(gst::Element),
+    /// One track in alternative formats, each an element as for [`MediaSource::Element`] with a
+    /// payload type of its own, the first preferred. Every peer is offered all of them in one
+    /// media section and fed the one its side of the exchange accepted (see
+    /// [`super::alternative`]); each is produced once, whatever the number of peers.
+    Alternatives(Vec<gst::Element>),
 }
 
 /// Identifies one published source of an endpoint, for [`unpublish`](super::EndpointHandle::unpublish).
@@ -45,17 +50,19 @@ impl MediaSource {
                 ! capsfilter caps=\"application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000\""
                 .to_string().into(),
             MediaSource::Launch(d) => Some(d.clone()),
-            MediaSource::Element(_) => None,
+            MediaSource::Element(_) | MediaSource::Alternatives(_) => None,
         }
     }
 }
 
-/// One published source: its tee, which every peer's branch links to.
+/// One published source: its tee (one per alternative format), which peers' branches link to.
 #[derive(Clone, Debug)]
 pub struct Published {
     id: PublicationId,
-    source: gst::Element,
-    tee: gst::Element,
+    /// The source element and its tee, per alternative (one for a plain source).
+    alternatives: Vec<(gst::Element, gst::Element)>,
+    /// How many peers each alternative feeds, over every peer connection.
+    demand: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
 }
 
 impl Published {
@@ -66,26 +73,45 @@ impl Published {
         id: PublicationId,
         source: &MediaSource,
     ) -> anyhow::Result<Published> {
-        let element: gst::Element = match (source, source.description()) {
-            (MediaSource::Element(e), _) => e.clone(),
-            (_, Some(d)) => gst::parse::bin_from_description(&d, true)?.upcast(),
+        let elements: Vec<gst::Element> = match (source, source.description()) {
+            (MediaSource::Element(e), _) => vec![e.clone()],
+            (MediaSource::Alternatives(list), _) if !list.is_empty() => list.clone(),
+            (MediaSource::Alternatives(_), _) => anyhow::bail!("no alternative to publish"),
+            (_, Some(d)) => vec![gst::parse::bin_from_description(&d, true)?.upcast()],
             (_, None) => unreachable!("every other source has a launch description"),
         };
-        let tee = gst::ElementFactory::make("tee")
-            .name(format!("{id}-tee"))
-            .property("allow-not-linked", true)
-            .build()?;
-        pipeline.add_many([&element, &tee])?;
-        if let Err(e) = element.link(&tee) {
-            let _ = pipeline.remove_many([&element, &tee]);
-            anyhow::bail!("the source has no src pad that can feed a tee: {e}");
+        let mut alternatives: Vec<(gst::Element, gst::Element)> = Vec::new();
+        for (n, element) in elements.into_iter().enumerate() {
+            let tee = gst::ElementFactory::make("tee")
+                .name(format!("{id}-tee-{n}"))
+                .property("allow-not-linked", true)
+                .build()?;
+            let added = pipeline
+                .add_many([&element, &tee])
+                .map_err(anyhow::Error::from)
+                .and_then(|()| {
+                    element.link(&tee).map_err(|e| {
+                        let _ = pipeline.remove_many([&element, &tee]);
+                        anyhow::anyhow!("the source has no src pad that can feed a tee: {e}")
+                    })
+                });
+            if let Err(e) = added {
+                for (source, tee) in &alternatives {
+                    let _ = pipeline.remove_many([source, tee]);
+                }
+                return Err(e);
+            }
+            alternatives.push((element, tee));
         }
-        tee.sync_state_with_parent()?;
-        element.sync_state_with_parent()?;
+        for (element, tee) in &alternatives {
+            tee.sync_state_with_parent()?;
+            element.sync_state_with_parent()?;
+        }
+        let demand = std::sync::Arc::new(std::sync::Mutex::new(vec![0; alternatives.len()]));
         Ok(Published {
             id,
-            source: element,
-            tee,
+            alternatives,
+            demand,
         })
     }
 
@@ -94,25 +120,102 @@ impl Published {
         self.id
     }
 
-    /// The RTP caps the source settled on, once it has produced them. Peers are only fed a
-    /// source with caps: webrtcbin builds the m-line of an offer from them.
+    /// The RTP caps the source settled on, once it has produced them (the first alternative's).
+    /// Peers are only fed a source with caps: webrtcbin builds the m-line of an offer from them.
     pub fn caps(&self) -> Option<gst::Caps> {
-        self.tee.static_pad("sink").and_then(|p| p.current_caps())
+        self.alternatives[0]
+            .1
+            .static_pad("sink")
+            .and_then(|p| p.current_caps())
+    }
+
+    /// Whether the source comes in more than one format (see [`MediaSource::Alternatives`]).
+    pub fn has_alternatives(&self) -> bool {
+        self.alternatives.len() > 1
+    }
+
+    /// The payload type of each alternative, in order (from the caps it settled on, else from
+    /// what its src pad can output).
+    pub fn payloads(&self) -> Vec<Option<u8>> {
+        self.formats()
+            .iter()
+            .map(|s| {
+                s.get::<i32>("payload")
+                    .ok()
+                    .and_then(|p| u8::try_from(p).ok())
+            })
+            .collect()
+    }
+
+    /// Every alternative's format as a transceiver's codec preferences: webrtcbin offers them
+    /// all in one media section, in this order.
+    pub fn preferences(&self) -> gst::Caps {
+        let mut caps = gst::Caps::new_empty();
+        let caps_mut = caps.get_mut().expect("a new caps is writable");
+        for s in self.formats() {
+            caps_mut.append_structure(s);
+        }
+        caps
+    }
+
+    /// Each alternative's fixed RTP fields (the ones that go into the SDP).
+    fn formats(&self) -> Vec<gst::Structure> {
+        self.alternatives
+            .iter()
+            .map(|(source, tee)| {
+                let caps = tee
+                    .static_pad("sink")
+                    .and_then(|p| p.current_caps())
+                    .or_else(|| source.static_pad("src").map(|p| p.query_caps(None)));
+                let mut format = gst::Structure::builder("application/x-rtp");
+                if let Some(s) = caps.as_ref().and_then(|c| c.structure(0)) {
+                    for (field, value) in s.iter() {
+                        // SSRCs, sequence numbers and timestamps belong to the stream, not the
+                        // format; ranges are not a choice made yet.
+                        // Parameter sets change with the stream, too; a preference that
+                        // disagrees with the caps the pad gets would empty a later offer.
+                        let stream_field = matches!(
+                            field.as_str(),
+                            "ssrc"
+                                | "timestamp-offset"
+                                | "seqnum-offset"
+                                | "a-framerate"
+                                | "sprop-parameter-sets"
+                        );
+                        if !stream_field && (value.is::<i32>() || value.is::<String>()) {
+                            format = format.field(field.as_str(), value.clone());
+                        }
+                    }
+                }
+                format.build()
+            })
+            .collect()
     }
 
     /// Stops the source and removes it from the pipeline (its peers' branches are detached
     /// first, by their peer connections).
     pub fn remove(&self, pipeline: &gst::Pipeline) {
-        let _ = pipeline.remove_many([&self.source, &self.tee]);
-        stop_element(self.source.clone(), std::time::Duration::from_secs(5));
-        let _ = self.tee.set_state(gst::State::Null);
+        for (source, tee) in &self.alternatives {
+            let _ = pipeline.remove_many([source, tee]);
+            stop_element(source.clone(), std::time::Duration::from_secs(5));
+            let _ = tee.set_state(gst::State::Null);
+        }
     }
 
     /// Links a new branch (its first element's sink pad) to the tee and asks the encoder for a
     /// keyframe, so the new peer gets a picture at once rather than at the next keyframe.
     pub fn attach(&self, branch_head: &gst::Element) -> anyhow::Result<gst::Pad> {
-        let tee_pad = self
-            .tee
+        self.attach_to(0, branch_head)
+    }
+
+    /// As [`Published::attach`], to the tee of alternative `index`.
+    pub fn attach_to(&self, index: usize, branch_head: &gst::Element) -> anyhow::Result<gst::Pad> {
+        let tee = &self
+            .alternatives
+            .get(index)
+            .ok_or_else(|| anyhow::anyhow!("no alternative {index}"))?
+            .1;
+        let tee_pad = tee
             .request_pad_simple("src_%u")
             .ok_or_else(|| anyhow::anyhow!("the tee gave no src pad"))?;
         tee_pad.link(&branch_head.static_pad("sink").unwrap())?;
@@ -123,7 +226,34 @@ impl Published {
         )
         .build();
         tee_pad.send_event(event);
+        self.count(index, 1);
         Ok(tee_pad)
+    }
+
+    /// Adds `change` to the peers alternative `index` feeds and, for a source in alternatives,
+    /// tells the source the new number (see `publish_alternatives` in the plugin contract), so
+    /// it may produce only what some peer takes.
+    fn count(&self, index: usize, change: i32) {
+        let peers = {
+            let mut demand = self.demand.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(n) = demand.get_mut(index) else {
+                return;
+            };
+            *n = n.saturating_add_signed(change);
+            *n
+        };
+        if !self.has_alternatives() {
+            return;
+        }
+        let event = gst::event::CustomUpstream::builder(
+            gst::Structure::builder(poolgate_plugin_api::contract::DEMAND_EVENT)
+                .field("peers", peers)
+                .build(),
+        )
+        .build();
+        if let Some(sink) = self.alternatives[index].1.static_pad("sink") {
+            sink.push_event(event);
+        }
     }
 
     /// Unlinks and releases a branch's tee pad.
@@ -131,7 +261,12 @@ impl Published {
         if let Some(peer) = tee_pad.peer() {
             let _ = tee_pad.unlink(&peer);
         }
-        self.tee.release_request_pad(tee_pad);
+        if let Some(tee) = tee_pad.parent_element() {
+            tee.release_request_pad(tee_pad);
+            if let Some(index) = self.alternatives.iter().position(|(_, t)| *t == tee) {
+                self.count(index, -1);
+            }
+        }
     }
 }
 

@@ -15,11 +15,13 @@
 //! - [`media`]: published media, encoded once and fed to every peer through a tee.
 //! - [`fuse`]: each peer's branch off that tee (`queue ! fuse`), which keeps a peer's flow
 //!   errors from stopping the source for the others.
+//! - [`alternative`]: which format of a track published in alternatives a peer takes (pure).
 //! - [`stats`]: per-peer figures (negotiation, bytes, packets, round-trip time).
 //! - [`track`]: incoming tracks, depayloaded once and offered to consumers through a tee.
 //! - [`member`]: [`Endpoint`], the running pool member: signalling (hosted or remote), peers,
 //!   rejoining after a lost connection, events for its consumer.
 
+pub mod alternative;
 mod bus;
 mod certificate;
 pub mod datachannel;

@@ -95,12 +95,20 @@ struct Branch {
 struct Output {
     source: Published,
     queue: gst::Element,
-    tee_pad: gst::Pad,
+    /// The tee pad feeding the queue; `None` while a source in alternative formats waits for
+    /// the exchange that says which one this peer takes.
+    tee_pad: Option<gst::Pad>,
+    /// The alternative linked now (see [`super::alternative`]).
+    alternative: Option<usize>,
+    /// The transceiver the queue feeds.
+    transceiver: Option<gst_webrtc::WebRTCRTPTransceiver>,
 }
 
 impl Output {
     fn detach(&self, pipeline: &gst::Pipeline) {
-        self.source.detach(&self.tee_pad);
+        if let Some(tee_pad) = &self.tee_pad {
+            self.source.detach(tee_pad);
+        }
         // webrtcbin holds buffers on a sink pad whose transceiver is not negotiated yet, so the
         // queue's thread may be blocked inside a push; stopping the queue then waits for that
         // thread forever (seen in gdb: gst_pad_stop_task under PeerConnection::teardown). A
@@ -500,12 +508,15 @@ impl PeerConnection {
                 // webrtcbin 1.22 does not put our sending transceiver into an answer to an
                 // offer that arrived before it ever offered, and then never fires
                 // negotiation-needed for it: ask for an offer ourselves.
+                let unsent = branch.sending.iter().any(|t| t.mid().is_none());
+                if let Diagnostic::ExchangeCompleted { offerer, .. } = d {
+                    self.link_alternatives(offerer);
+                }
                 if let Diagnostic::ExchangeCompleted {
                     offerer: Offerer::Remote,
                     ..
                 } = d
                 {
-                    let unsent = branch.sending.iter().any(|t| t.mid().is_none());
                     if unsent {
                         tracing::debug!(peer = %self.id, "our media is not in the answer: offering it");
                         return Some(Event::NegotiationNeeded);
@@ -514,6 +525,61 @@ impl PeerConnection {
             }
         }
         None
+    }
+
+    /// Feeds each source published in alternative formats from the alternative this peer took
+    /// in the exchange just completed (the answer's first format that is one of ours; the last,
+    /// most widely decoded one when the answer names none). A change of mind in a later
+    /// exchange moves the branch to the other tee.
+    fn link_alternatives(&mut self, offerer: Offerer) {
+        let Some(branch) = &mut self.branch else {
+            return;
+        };
+        let property = match offerer {
+            Offerer::Local => "current-remote-description",
+            Offerer::Remote => "current-local-description",
+        };
+        let answer = branch
+            .webrtcbin
+            .property::<Option<gst_webrtc::WebRTCSessionDescription>>(property)
+            .and_then(|d| d.sdp().as_text().ok());
+        let Some(answer) = answer else {
+            return;
+        };
+        for output in &mut branch.outputs {
+            if !output.source.has_alternatives() {
+                continue;
+            }
+            let Some(mline) = output
+                .transceiver
+                .as_ref()
+                .map(|t| t.property::<u32>("mlineindex"))
+                .filter(|m| *m != u32::MAX)
+            else {
+                continue; // not in the session yet
+            };
+            let payloads = output.source.payloads();
+            let choice = super::alternative::choose(&answer, mline as usize, &payloads)
+                .unwrap_or(payloads.len() - 1);
+            if output.alternative == Some(choice) {
+                continue;
+            }
+            tracing::info!(peer = %self.id, publication = %output.source.id(), choice,
+                payload = ?payloads[choice], "feeding this peer the alternative it accepted");
+            if let Some(old) = output.tee_pad.take() {
+                output.source.detach(&old);
+            }
+            match output.source.attach_to(choice, &output.queue) {
+                Ok(pad) => {
+                    output.tee_pad = Some(pad);
+                    output.alternative = Some(choice);
+                }
+                Err(e) => {
+                    output.alternative = None;
+                    tracing::error!(peer = %self.id, "cannot link the accepted alternative: {e:#}");
+                }
+            }
+        }
     }
 
     /// A promise whose reply becomes one machine event, tagged with the webrtcbin generation.
@@ -565,10 +631,11 @@ impl PeerConnection {
         self.pipeline.add(&webrtcbin)?;
         let mut queues = Vec::new();
         let mut sending = Vec::new();
-        for _ in &self.published {
+        for source in &self.published {
             let (queue, transceiver) = sending_branch(&self.pipeline, &webrtcbin)?;
-            sending.extend(transceiver);
-            queues.push(queue);
+            prefer_alternatives(source, transceiver.as_ref());
+            sending.extend(transceiver.clone());
+            queues.push((queue, transceiver));
         }
 
         let events = self.events.clone();
@@ -660,14 +727,24 @@ impl PeerConnection {
         // stops for good (seen as a peer that never gets a frame).
         webrtcbin.sync_state_with_parent()?;
         let mut outputs = Vec::new();
-        for (queue, source) in queues.into_iter().zip(&self.published) {
-            self.ask_when_caps_arrive(&queue, generation);
+        let mut alternatives = false;
+        for ((queue, transceiver), source) in queues.into_iter().zip(&self.published) {
             queue.sync_state_with_parent()?;
-            let tee_pad = source.attach(&queue)?;
+            // A source in alternative formats is linked once the exchange says which one
+            // this peer takes; its codec preferences make the offer meanwhile.
+            let tee_pad = if source.has_alternatives() {
+                alternatives = true;
+                None
+            } else {
+                self.ask_when_caps_arrive(&queue, generation);
+                Some(source.attach(&queue)?)
+            };
             outputs.push(Output {
                 source: source.clone(),
                 queue,
                 tee_pad,
+                alternative: None,
+                transceiver,
             });
         }
         for spec in &self.channel_specs {
@@ -678,7 +755,7 @@ impl PeerConnection {
         let data_section = has_channels || session_channel;
         // With media, each sending branch asks once its caps reach webrtcbin (see
         // `ask_when_caps_arrive`); with channels only, ask now.
-        if self.published.is_empty() && !self.channel_specs.is_empty() {
+        if alternatives || (self.published.is_empty() && !self.channel_specs.is_empty()) {
             send(PeerSignal::Negotiation(Event::NegotiationNeeded));
         }
         self.branch = Some(Branch {
@@ -736,15 +813,27 @@ impl PeerConnection {
         };
         let branch = self.branch.as_mut().expect("checked above");
         let (queue, transceiver) = sending_branch(&self.pipeline, &branch.webrtcbin)?;
-        branch.sending.extend(transceiver);
-        self.ask_when_caps_arrive(&queue, generation);
+        prefer_alternatives(&source, transceiver.as_ref());
+        branch.sending.extend(transceiver.clone());
+        if source.has_alternatives() {
+            // Linked once the exchange says which alternative this peer takes.
+            self.ask_for_offer(generation);
+        } else {
+            self.ask_when_caps_arrive(&queue, generation);
+        }
         let branch = self.branch.as_mut().expect("checked above");
         queue.sync_state_with_parent()?;
-        let tee_pad = source.attach(&queue)?;
+        let tee_pad = if source.has_alternatives() {
+            None
+        } else {
+            Some(source.attach(&queue)?)
+        };
         branch.outputs.push(Output {
             source,
             queue,
             tee_pad,
+            alternative: None,
+            transceiver,
         });
         Ok(())
     }
@@ -945,6 +1034,18 @@ fn add_session_channel(webrtcbin: &gst::Element) -> bool {
 /// (see [`continue_session`]): high, out of the way of channels either end opens (lowered to
 /// the association's stream count once that is known).
 const SESSION_CHANNEL_ID: i32 = 1000;
+
+/// Gives the transceiver of a source in alternative formats all of them as its codec
+/// preferences: webrtcbin then offers them in one media section, in order (measured: one
+/// m-line with both payload types). Its sink pad gets no caps before the exchange (see
+/// [`PeerConnection::link_alternatives`]): webrtcbin builds an offer from the preferences
+/// intersected with the caps the pad received, which would leave one format (read in
+/// webrtcbin's source, not measured here).
+fn prefer_alternatives(source: &Published, transceiver: Option<&gst_webrtc::WebRTCRTPTransceiver>) {
+    if let (true, Some(t)) = (source.has_alternatives(), transceiver) {
+        t.set_property("codec-preferences", source.preferences());
+    }
+}
 
 /// A peer branch (leaky queue and fuse, [`super::fuse::peer_branch`]) feeding a new webrtcbin
 /// sink pad (a new transceiver, set to send).

@@ -22,6 +22,9 @@ pub trait BridgeHost: Send + Sync {
     fn create_channel(&self, peer: Option<&str>, spec: ChannelSpec) -> Result<(), String>;
     fn send(&self, peer: &str, label: &str, payload: Payload) -> Result<(), String>;
     fn publish(&self, element: gst::Element) -> Result<u64, String>;
+    /// One track in alternative formats, the first preferred (see
+    /// [`HostApi::publish_alternatives`]).
+    fn publish_alternatives(&self, elements: Vec<gst::Element>) -> Result<u64, String>;
     fn unpublish(&self, id: u64) -> Result<(), String>;
     fn pipeline(&self) -> gst::Pipeline;
 }
@@ -42,6 +45,7 @@ pub(crate) fn table(ctx: *const Context) -> HostApi {
         publish,
         unpublish,
         pipeline,
+        publish_alternatives,
     }
 }
 
@@ -134,6 +138,41 @@ extern "C" fn publish(ctx: *const c_void, element: GstElementPtr, error: *const 
             let element =
                 unsafe { gst::Element::from_glib_none(element as *mut gst::ffi::GstElement) };
             host(ctx).publish(element)
+        };
+        match result {
+            Ok(id) => id,
+            Err(message) => {
+                if let Some(error) = unsafe { error.as_ref() } {
+                    (error.write)(error.ctx, message.as_str().into());
+                }
+                0
+            }
+        }
+    })
+}
+
+extern "C" fn publish_alternatives(
+    ctx: *const c_void,
+    elements: *const GstElementPtr,
+    count: usize,
+    error: *const ErrorOut,
+) -> u64 {
+    guarded(0, || {
+        let pointers = if elements.is_null() || count == 0 {
+            &[][..]
+        } else {
+            // The plugin passes `count` element pointers, borrowed for the call.
+            unsafe { std::slice::from_raw_parts(elements, count) }
+        };
+        let result = if pointers.is_empty() || pointers.iter().any(|p| p.is_null()) {
+            Err("publish_alternatives was given no element or a null one".to_string())
+        } else {
+            // Borrowed from the plugin (transfer none): take our own references.
+            let elements = pointers
+                .iter()
+                .map(|p| unsafe { gst::Element::from_glib_none(*p as *mut gst::ffi::GstElement) })
+                .collect();
+            host(ctx).publish_alternatives(elements)
         };
         match result {
             Ok(id) => id,

@@ -164,6 +164,10 @@ pub const LOG_INFO: u32 = 3;
 pub const LOG_DEBUG: u32 = 4;
 pub const LOG_TRACE: u32 = 5;
 
+/// The name of the custom upstream event (a `GstStructure` with a `peers` `u32` field) by which
+/// the host tells each alternative of [`HostApi::publish_alternatives`] how many peers it feeds.
+pub const DEMAND_EVENT: &str = "poolgate-demand";
+
 /// The opaque `GstElement` of the shared libgstreamer.
 pub type GstElementPtr = *mut c_void;
 
@@ -205,6 +209,25 @@ pub struct HostApi {
     /// The endpoint's pipeline (a `GstPipeline`, transfer none), where consumers of incoming
     /// tracks add their elements.
     pub pipeline: extern "C" fn(ctx: *const c_void) -> GstElementPtr,
+    /// Appended after ABI version 1 shipped (check `size` before calling it): publishes one
+    /// track in `count` alternative formats. Each of the `elements` is as for `publish` (RTP
+    /// caps with `media`, `encoding-name`, `clock-rate` and a `payload` of its own; more format
+    /// parameters such as `profile-level-id` and `packetization-mode` go into the SDP as they
+    /// are). Every peer is offered one media section listing all of them, the first preferred;
+    /// each peer is then fed the one it accepted (the first of the remote's answer that is one
+    /// of ours; the last alternative when the answer names none). So each alternative is
+    /// produced once, however many peers take it. Whenever the number of peers an alternative
+    /// feeds changes, the host sends a custom upstream event named [`DEMAND_EVENT`] with a
+    /// `peers` (`u32`) field into that element's src pad: a plugin may produce an alternative
+    /// only while some peer takes it (it starts at 0: nothing is sent before the first peer).
+    /// Returns a publication id (> 0) that `unpublish` stops as a whole, or 0 with the reason
+    /// in `error`.
+    pub publish_alternatives: extern "C" fn(
+        ctx: *const c_void,
+        elements: *const GstElementPtr,
+        count: usize,
+        error: *const ErrorOut,
+    ) -> u64,
 }
 
 /// A plugin's function table. `instance` is what `create` returned.

@@ -114,6 +114,43 @@ impl Host {
         }
     }
 
+    /// Publishes one track in alternative formats (see
+    /// [`crate::contract::HostApi::publish_alternatives`]): each peer gets the one it accepts,
+    /// the first preferred. Fails with a message naming the reason when the host is older than
+    /// this call (a plugin may then fall back to [`Host::publish`]).
+    pub fn publish_alternatives(&self, elements: &[gst::Element]) -> Result<u64, String> {
+        if !self.has_alternatives() {
+            return Err("this poolgate host cannot publish alternatives".into());
+        }
+        if elements.is_empty() {
+            return Err("no alternative to publish".into());
+        }
+        let mut message = String::new();
+        let error = ErrorOut {
+            ctx: &mut message as *mut String as *mut c_void,
+            write: write_string,
+        };
+        let ptrs: Vec<*mut c_void> = elements
+            .iter()
+            .map(|e| {
+                let ptr: *mut gst::ffi::GstElement = e.to_glib_none().0;
+                ptr as *mut c_void
+            })
+            .collect();
+        let id = (self.api().publish_alternatives)(self.ctx(), ptrs.as_ptr(), ptrs.len(), &error);
+        if id == 0 {
+            Err(message)
+        } else {
+            Ok(id)
+        }
+    }
+
+    /// Whether the host has [`Host::publish_alternatives`] (its table reaches that far).
+    pub fn has_alternatives(&self) -> bool {
+        self.api().size
+            >= std::mem::offset_of!(HostApi, publish_alternatives) + std::mem::size_of::<usize>()
+    }
+
     /// Stops a publication.
     pub fn unpublish(&self, id: u64) -> bool {
         (self.api().unpublish)(self.ctx(), id) == 0

@@ -1,7 +1,9 @@
 //! The camera plugin: a bridge that publishes an RTSP camera (or a test pattern with a clock
 //! and a tone) to every peer of its pool. H.264 and VP8 video and PCMU, PCMA and Opus audio go
-//! through as the camera sends them; anything else is transcoded once for every peer (video to
-//! VP8 or H.264, audio to Opus). The camera reconnects with capped exponential backoff while the
+//! through as the camera sends them (H.264 in any profile but constrained baseline also as a
+//! constrained-baseline fallback, encoded once for the peers that refuse the camera's profile,
+//! while some do); anything else is transcoded once for every peer (video to VP8 or H.264, audio
+//! to Opus). The camera reconnects with capped exponential backoff while the
 //! published streams stay, so peers get video back without renegotiating.
 //!
 //! See the README's "Camera bridge" section for the config and the statuses.

@@ -112,6 +112,13 @@ pub fn rtsp_branch(
     }))
 }
 
+/// The constrained-baseline fallback of an H.264 stream some browsers cannot decode (see
+/// [`crate::publish::outlet`]): decoded and encoded once, at the rate for its size.
+pub fn h264_fallback(width: u32, height: u32, framerate: u32) -> Result<String, TemplateError> {
+    let video_encoder = encoder(VideoCodec::H264, bitrate(width, height, framerate))?;
+    fill(builtin::FALLBACK_H264, &[("video_encoder", &video_encoder)])
+}
+
 /// An operator's `pipeline`, filled. Placeholders: `{location}` (the URL without credentials),
 /// `{user}`, `{password}`, `{protocols}`, `{latency_ms}`, `{width}`, `{height}`, `{framerate}`,
 /// `{video_encoder}`. The result holds the password: never log it.
@@ -231,6 +238,17 @@ mod tests {
             p,
             "rtspsrc location=rtsp://h:554/s user-id=u user-pw=pw protocols=tcp latency=0 ! fakesink"
         );
+    }
+
+    #[test]
+    fn the_h264_fallback_is_constrained_baseline() {
+        let f = h264_fallback(640, 480, 30).unwrap();
+        assert!(f.starts_with("h264parse ! avdec_h264"), "{f}");
+        assert!(
+            f.contains("openh264enc") && f.contains("profile=constrained-baseline"),
+            "{f}"
+        );
+        assert!(f.contains("bitrate=921600"), "{f}");
     }
 
     #[test]

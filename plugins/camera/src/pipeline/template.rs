@@ -16,6 +16,7 @@ pub mod builtin {
     pub const RTSP_OPUS: &str = include_str!("../../../../pipelines/camera-rtsp-opus.txt");
     pub const TRANSCODE_VIDEO: &str =
         include_str!("../../../../pipelines/camera-transcode-video.txt");
+    pub const FALLBACK_H264: &str = include_str!("../../../../pipelines/camera-fallback-h264.txt");
     pub const TRANSCODE_OPUS: &str =
         include_str!("../../../../pipelines/camera-transcode-opus.txt");
 }

@@ -40,6 +40,9 @@ pub struct Shared {
     pub audio: Counters,
     /// Keyframe requests from peers, since the start.
     pub keyframe_requests: AtomicU64,
+    /// A published H.264 stream's constrained-baseline fallback is being encoded (some peer
+    /// takes it).
+    pub fallback: std::sync::Arc<AtomicBool>,
     last_frame: Mutex<Option<Instant>>,
 }
 
@@ -60,6 +63,7 @@ impl Shared {
             video: Counters::default(),
             audio: Counters::default(),
             keyframe_requests: AtomicU64::new(0),
+            fallback: std::sync::Arc::new(AtomicBool::new(false)),
             last_frame: Mutex::new(None),
         }
     }

@@ -19,9 +19,10 @@ use super::session::Session;
 use super::shared::{Note, Shared};
 use super::watchdog::{Verdict, Watchdog};
 use crate::config::{Config, Source};
-use crate::pipeline::plan::Kind;
+use crate::pipeline::plan::{self, Kind};
 use crate::publish::codec::RtpCodec;
-use crate::publish::outlet::Outlet;
+use crate::publish::outlet::{h264_format, Fallback, Outlet};
+use crate::publish::profile;
 use crate::source::probe::{reach, Reach};
 
 /// How long the reachability probe waits for the camera to accept a connection.
@@ -192,11 +193,15 @@ impl Run {
             }
             // Streams are linked as the camera announces them: a transcoding branch may come
             // after the first frame of another stream.
-            let transcoding = session.transcoding.load(Ordering::Relaxed);
-            if watchdog.is_live() && reported_transcoding != Some(transcoding) {
+            // The H.264 fallback counts: it is the one encoder for every peer that needs it.
+            let fallback = self.shared.fallback.load(Ordering::Relaxed);
+            let transcoding = session.transcoding.load(Ordering::Relaxed) || fallback;
+            if watchdog.is_live() && reported_transcoding != Some((transcoding, fallback)) {
                 self.host
                     .set_metric("transcoding", if transcoding { 1.0 } else { 0.0 });
-                reported_transcoding = Some(transcoding);
+                self.host
+                    .set_metric("h264_fallback", if fallback { 1.0 } else { 0.0 });
+                reported_transcoding = Some((transcoding, fallback));
             }
             self.update_metrics();
         };
@@ -247,11 +252,28 @@ impl Run {
             ));
             self.host.set_metric(&codec_metric(old.codec.name), 0.0);
             old.close(&self.host);
+            self.shared.fallback.store(false, Ordering::Relaxed);
         }
         let requester = Shared::keyframe_requester(Arc::downgrade(&self.shared), kind);
-        let outlet = Outlet::open(&self.host, codec, &caps, requester)?;
+        let (format, fallback) = match codec.name {
+            "H264" => h264_formats(sample, &caps)?,
+            _ => (String::new(), None),
+        };
+        let outlet = Outlet::open(
+            &self.host,
+            codec,
+            &caps,
+            requester,
+            &format,
+            fallback.as_ref(),
+            self.shared.fallback.clone(),
+        )?;
         outlet.push(sample);
         self.host.set_metric(&codec_metric(codec.name), 1.0);
+        if outlet.fallback {
+            self.host
+                .info("camera: H.264 published as it is and as a constrained-baseline fallback");
+        }
         self.host.info(&format!(
             "camera: publishing {} as {}",
             kind.sink_name(),
@@ -347,6 +369,54 @@ impl Run {
             bytes,
         };
     }
+}
+
+/// The SDP format of an H.264 stream (its true `profile-level-id`, from the SPS in `sample` or
+/// the parser's caps) and, unless every browser decodes that profile, the constrained-baseline
+/// fallback to publish beside it. No profile known: published without one, as before.
+fn h264_formats(
+    sample: &gst::Sample,
+    caps: &gst::Caps,
+) -> Result<(String, Option<Fallback>), String> {
+    let s = caps.structure(0);
+    let from_sps = sample
+        .buffer()
+        .and_then(|b| b.map_readable().ok())
+        .and_then(|m| profile::from_sps(m.as_slice()));
+    let from_caps = || {
+        let s = s?;
+        profile::from_caps(s.get::<&str>("profile").ok()?, s.get::<&str>("level").ok()?)
+    };
+    let Some(id) = from_sps.or_else(from_caps) else {
+        return Ok((String::new(), None));
+    };
+    let format = h264_format(&id);
+    if profile::is_constrained_baseline(&id) {
+        return Ok((format, None));
+    }
+    let dimension = |field: &str, default: i32| {
+        s.and_then(|s| s.get::<i32>(field).ok())
+            .unwrap_or(default)
+            .max(1) as u32
+    };
+    let framerate = s
+        .and_then(|s| s.get::<gst::Fraction>("framerate").ok())
+        .filter(|f| f.numer() > 0 && f.denom() > 0)
+        .map(|f| (f.numer() / f.denom()).max(1) as u32)
+        .unwrap_or(30);
+    let transcode = plan::h264_fallback(
+        dimension("width", 1280),
+        dimension("height", 720),
+        framerate,
+    )
+    .map_err(|e| format!("the H.264 fallback: {e}"))?;
+    Ok((
+        format,
+        Some(Fallback {
+            transcode,
+            profile_level_id: profile::fallback_for(&id),
+        }),
+    ))
 }
 
 /// The metric that flags a published codec: `codec_h264`, `codec_opus`, ...
