@@ -351,6 +351,23 @@ struct Runner {
     own_commands: mpsc::UnboundedSender<Command>,
 }
 
+impl Drop for Runner {
+    /// A runner dropped before `run` finished (its task aborted, or the runtime shut down
+    /// right after the endpoint was dropped) still stops its pipeline: GStreamer disposing a
+    /// PLAYING pipeline whose streaming threads still run crashed a test process at exit
+    /// (SIGSEGV after "Trying to dispose element endpoint-glare2, but it is in PLAYING").
+    /// After a finished `run` the pipeline is already NULL and this costs nothing.
+    fn drop(&mut self) {
+        self.peers.clear();
+        if self.pipeline.current_state() != gst::State::Null {
+            super::media::stop_element(
+                self.pipeline.clone().upcast(),
+                std::time::Duration::from_secs(5),
+            );
+        }
+    }
+}
+
 /// Why one signalling session ended.
 enum SessionEnd {
     Stopped(String),
