@@ -71,6 +71,25 @@ impl Host {
             )),
         }
     }
+
+    /// Publishes `source` on the bridge's endpoint and waits for its id.
+    fn publish_media(&self, source: MediaSource) -> Result<PublicationId, String> {
+        let endpoint = self.endpoint.clone();
+        self.wait_for(async move { endpoint.publish(source).await })?
+            .map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// What the contract asks of an element a plugin publishes: no parent yet, a `src` pad.
+fn publishable(element: &gst::Element) -> Result<(), String> {
+    use gstreamer::prelude::*;
+    if element.parent().is_some() {
+        return Err(format!("{} is already in a bin", element.name()));
+    }
+    if element.static_pad("src").is_none() {
+        return Err(format!("{} has no `src` pad", element.name()));
+    }
+    Ok(())
 }
 
 fn peer_id(peer: &str) -> Result<EndpointId, String> {
@@ -138,37 +157,19 @@ impl BridgeHost for Host {
     }
 
     fn publish(&self, element: gst::Element) -> Result<u64, String> {
-        use gstreamer::prelude::*;
-        if element.parent().is_some() {
-            return Err(format!("{} is already in a bin", element.name()));
-        }
-        if element.static_pad("src").is_none() {
-            return Err(format!("{} has no `src` pad", element.name()));
-        }
-        let endpoint = self.endpoint.clone();
-        let id = self
-            .wait_for(async move { endpoint.publish(MediaSource::Element(element)).await })?
-            .map_err(|e| format!("{e:#}"))?;
+        publishable(&element)?;
+        let id = self.publish_media(MediaSource::Element(element))?;
         tracing::info!(bridge = %self.bridge, publication = %id, "the bridge publishes a source");
         // Contract ids start at 1 (0 means failure).
         Ok(id.0 + 1)
     }
 
     fn publish_alternatives(&self, elements: Vec<gst::Element>) -> Result<u64, String> {
-        use gstreamer::prelude::*;
         for element in &elements {
-            if element.parent().is_some() {
-                return Err(format!("{} is already in a bin", element.name()));
-            }
-            if element.static_pad("src").is_none() {
-                return Err(format!("{} has no `src` pad", element.name()));
-            }
+            publishable(element)?;
         }
         let count = elements.len();
-        let endpoint = self.endpoint.clone();
-        let id = self
-            .wait_for(async move { endpoint.publish(MediaSource::Alternatives(elements)).await })?
-            .map_err(|e| format!("{e:#}"))?;
+        let id = self.publish_media(MediaSource::Alternatives(elements))?;
         tracing::info!(bridge = %self.bridge, publication = %id, count,
             "the bridge publishes a source in alternative formats");
         Ok(id.0 + 1)

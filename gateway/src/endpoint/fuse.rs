@@ -192,6 +192,8 @@ mod imp {
 mod tests {
     use super::*;
     use gstreamer_app as gst_app;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
 
     /// A tee with two branches; the first ends in a sink that fails every buffer. Returns how
     /// many buffers the second branch got and whether it saw the end of the stream, once it
@@ -270,9 +272,6 @@ mod tests {
             ended.load(Ordering::Relaxed),
         )
     }
-
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    use std::sync::Arc;
 
     #[test]
     fn a_failing_peer_does_not_stop_the_source_for_the_others() {

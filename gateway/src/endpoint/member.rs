@@ -291,6 +291,7 @@ impl Endpoint {
             events: events_tx,
             commands: command_rx,
             own_commands: commands.clone(),
+            media_stopped: false,
         };
         let task = tokio::spawn(runner.run(stopped));
         Ok(Endpoint {
@@ -349,6 +350,8 @@ struct Runner {
     commands: mpsc::UnboundedReceiver<Command>,
     /// For tasks that report back to the runner (a published source got its caps).
     own_commands: mpsc::UnboundedSender<Command>,
+    /// [`Runner::stop_media`] has run.
+    media_stopped: bool,
 }
 
 impl Drop for Runner {
@@ -356,15 +359,9 @@ impl Drop for Runner {
     /// right after the endpoint was dropped) still stops its pipeline: GStreamer disposing a
     /// PLAYING pipeline whose streaming threads still run crashed a test process at exit
     /// (SIGSEGV after "Trying to dispose element endpoint-glare2, but it is in PLAYING").
-    /// After a finished `run` the pipeline is already NULL and this costs nothing.
+    /// After a finished `run` this does nothing.
     fn drop(&mut self) {
-        self.peers.clear();
-        if self.pipeline.current_state() != gst::State::Null {
-            super::media::stop_element(
-                self.pipeline.clone().upcast(),
-                std::time::Duration::from_secs(5),
-            );
-        }
+        self.stop_media();
     }
 }
 
@@ -375,6 +372,19 @@ enum SessionEnd {
 }
 
 impl Runner {
+    /// Drops every peer and stops the pipeline, once: at the end of `run`, or when the runner
+    /// is dropped before (a stop that hung for its 5 s is not waited for twice).
+    fn stop_media(&mut self) {
+        if std::mem::replace(&mut self.media_stopped, true) {
+            return;
+        }
+        self.peers.clear();
+        super::media::stop_element(
+            self.pipeline.clone().upcast(),
+            std::time::Duration::from_secs(5),
+        );
+    }
+
     async fn run(mut self, mut stopped: oneshot::Receiver<()>) {
         let (peer_tx, mut peer_rx) = mpsc::unbounded_channel::<PeerEvent>();
         let mut backoff = Duration::from_millis(250);
@@ -415,11 +425,7 @@ impl Runner {
                 }
             }
         };
-        self.peers.clear();
-        super::media::stop_element(
-            self.pipeline.clone().upcast(),
-            std::time::Duration::from_secs(5),
-        );
+        self.stop_media();
         tracing::info!(pool = %self.options.pool, "endpoint stopped: {reason}");
         let _ = self.events.send(EndpointEvent::Stopped { reason });
     }

@@ -632,8 +632,7 @@ impl PeerConnection {
         let mut queues = Vec::new();
         let mut sending = Vec::new();
         for source in &self.published {
-            let (queue, transceiver) = sending_branch(&self.pipeline, &webrtcbin)?;
-            prefer_alternatives(source, transceiver.as_ref());
+            let (queue, transceiver) = sending_branch(&self.pipeline, &webrtcbin, source)?;
             sending.extend(transceiver.clone());
             queues.push((queue, transceiver));
         }
@@ -727,25 +726,8 @@ impl PeerConnection {
         // stops for good (seen as a peer that never gets a frame).
         webrtcbin.sync_state_with_parent()?;
         let mut outputs = Vec::new();
-        let mut alternatives = false;
         for ((queue, transceiver), source) in queues.into_iter().zip(&self.published) {
-            queue.sync_state_with_parent()?;
-            // A source in alternative formats is linked once the exchange says which one
-            // this peer takes; its codec preferences make the offer meanwhile.
-            let tee_pad = if source.has_alternatives() {
-                alternatives = true;
-                None
-            } else {
-                self.ask_when_caps_arrive(&queue, generation);
-                Some(source.attach(&queue)?)
-            };
-            outputs.push(Output {
-                source: source.clone(),
-                queue,
-                tee_pad,
-                alternative: None,
-                transceiver,
-            });
+            outputs.push(self.start_output(source.clone(), queue, transceiver, generation)?);
         }
         for spec in &self.channel_specs {
             open_channel(&webrtcbin, spec, &channels, self.reporter(generation));
@@ -753,9 +735,8 @@ impl PeerConnection {
         let has_channels = !self.channel_specs.is_empty();
         let session_channel = continue_session(&webrtcbin, &layout, &self.published, has_channels);
         let data_section = has_channels || session_channel;
-        // With media, each sending branch asks once its caps reach webrtcbin (see
-        // `ask_when_caps_arrive`); with channels only, ask now.
-        if alternatives || (self.published.is_empty() && !self.channel_specs.is_empty()) {
+        // With media, each sending branch asks (see `start_output`); with channels only, ask now.
+        if self.published.is_empty() && !self.channel_specs.is_empty() {
             send(PeerSignal::Negotiation(Event::NegotiationNeeded));
         }
         self.branch = Some(Branch {
@@ -812,30 +793,41 @@ impl PeerConnection {
             return Ok(());
         };
         let branch = self.branch.as_mut().expect("checked above");
-        let (queue, transceiver) = sending_branch(&self.pipeline, &branch.webrtcbin)?;
-        prefer_alternatives(&source, transceiver.as_ref());
+        let (queue, transceiver) = sending_branch(&self.pipeline, &branch.webrtcbin, &source)?;
         branch.sending.extend(transceiver.clone());
-        if source.has_alternatives() {
-            // Linked once the exchange says which alternative this peer takes.
-            self.ask_for_offer(generation);
-        } else {
-            self.ask_when_caps_arrive(&queue, generation);
-        }
+        let output = self.start_output(source, queue, transceiver, generation)?;
         let branch = self.branch.as_mut().expect("checked above");
+        branch.outputs.push(output);
+        Ok(())
+    }
+
+    /// Starts `queue` (a sending branch of webrtcbin `generation`) and feeds it `source`. A
+    /// plain source is linked to its tee now, and the branch asks for an offer once its caps
+    /// reach webrtcbin. A source in alternative formats is linked once an exchange says which
+    /// one this peer takes (`link_alternatives`), so it asks at once: its codec preferences
+    /// make that offer.
+    fn start_output(
+        &self,
+        source: Published,
+        queue: gst::Element,
+        transceiver: Option<gst_webrtc::WebRTCRTPTransceiver>,
+        generation: u64,
+    ) -> anyhow::Result<Output> {
         queue.sync_state_with_parent()?;
         let tee_pad = if source.has_alternatives() {
+            self.ask_for_offer(generation);
             None
         } else {
+            self.ask_when_caps_arrive(&queue, generation);
             Some(source.attach(&queue)?)
         };
-        branch.outputs.push(Output {
+        Ok(Output {
             source,
             queue,
             tee_pad,
             alternative: None,
             transceiver,
-        });
-        Ok(())
+        })
     }
 
     /// Stops sending a source to this peer. Its transceiver stays in the session, idle, until
@@ -1035,23 +1027,19 @@ fn add_session_channel(webrtcbin: &gst::Element) -> bool {
 /// the association's stream count once that is known).
 const SESSION_CHANNEL_ID: i32 = 1000;
 
-/// Gives the transceiver of a source in alternative formats all of them as its codec
+/// A peer branch (leaky queue and fuse, [`super::fuse::peer_branch`]) for `source`, feeding a
+/// new webrtcbin sink pad (a new transceiver, set to send).
+///
+/// The transceiver of a source in alternative formats gets all of them as its codec
 /// preferences: webrtcbin then offers them in one media section, in order (measured: one
 /// m-line with both payload types). Its sink pad gets no caps before the exchange (see
 /// [`PeerConnection::link_alternatives`]): webrtcbin builds an offer from the preferences
 /// intersected with the caps the pad received, which would leave one format (read in
 /// webrtcbin's source, not measured here).
-fn prefer_alternatives(source: &Published, transceiver: Option<&gst_webrtc::WebRTCRTPTransceiver>) {
-    if let (true, Some(t)) = (source.has_alternatives(), transceiver) {
-        t.set_property("codec-preferences", source.preferences());
-    }
-}
-
-/// A peer branch (leaky queue and fuse, [`super::fuse::peer_branch`]) feeding a new webrtcbin
-/// sink pad (a new transceiver, set to send).
 fn sending_branch(
     pipeline: &gst::Pipeline,
     webrtcbin: &gst::Element,
+    source: &Published,
 ) -> anyhow::Result<(gst::Element, Option<gst_webrtc::WebRTCRTPTransceiver>)> {
     let name = format!("{}-send{}", webrtcbin.name(), webrtcbin.num_sink_pads());
     let queue: gst::Element = super::fuse::peer_branch(&name)?.upcast();
@@ -1066,6 +1054,9 @@ fn sending_branch(
             "direction",
             gst_webrtc::WebRTCRTPTransceiverDirection::Sendrecv,
         );
+        if source.has_alternatives() {
+            t.set_property("codec-preferences", source.preferences());
+        }
     }
     Ok((queue, transceiver))
 }

@@ -139,15 +139,7 @@ extern "C" fn publish(ctx: *const c_void, element: GstElementPtr, error: *const 
                 unsafe { gst::Element::from_glib_none(element as *mut gst::ffi::GstElement) };
             host(ctx).publish(element)
         };
-        match result {
-            Ok(id) => id,
-            Err(message) => {
-                if let Some(error) = unsafe { error.as_ref() } {
-                    (error.write)(error.ctx, message.as_str().into());
-                }
-                0
-            }
-        }
+        publication(result, error)
     })
 }
 
@@ -174,15 +166,17 @@ extern "C" fn publish_alternatives(
                 .collect();
             host(ctx).publish_alternatives(elements)
         };
-        match result {
-            Ok(id) => id,
-            Err(message) => {
-                if let Some(error) = unsafe { error.as_ref() } {
-                    (error.write)(error.ctx, message.as_str().into());
-                }
-                0
-            }
+        publication(result, error)
+    })
+}
+
+/// A publication's id for the plugin, or 0 with the reason written to `error`.
+fn publication(result: Result<u64, String>, error: *const ErrorOut) -> u64 {
+    result.unwrap_or_else(|message| {
+        if let Some(error) = unsafe { error.as_ref() } {
+            (error.write)(error.ctx, message.as_str().into());
         }
+        0
     })
 }
 
