@@ -31,10 +31,19 @@ fn main() {
                 run(test_source_scenario())
             }),
             Trial::test("endpoint_camera_h264_passthrough", || {
-                run(passthrough_scenario(H264_PCMU, "42", 0.0))
+                run(passthrough_scenario(H264_PCMU, "42", 0.0, "auto", false))
             }),
             Trial::test("endpoint_camera_h264_high_profile_passthrough", || {
-                run(passthrough_scenario(H264_HIGH_PCMU, "42e0", 1.0))
+                run(passthrough_scenario(
+                    H264_HIGH_PCMU,
+                    "42e0",
+                    1.0,
+                    "tcp",
+                    false,
+                ))
+            }),
+            Trial::test("endpoint_camera_h264_repacketized", || {
+                run(passthrough_scenario(H264_PCMU, "42", 0.0, "auto", true))
             }),
             Trial::test("endpoint_camera_h264_high_per_peer", || {
                 run(high_per_peer_scenario())
@@ -141,12 +150,20 @@ async fn test_source_scenario() -> anyhow::Result<()> {
 /// starts with `profile`. A constrained-baseline camera (`42`) goes through as it is
 /// (`transcoding` 0). A High-profile one is published as it is and as a constrained-baseline
 /// fallback: this Chromium decodes no High, so it gets the fallback (`42e0`), the one encoder
-/// (`transcoding` 1).
-async fn passthrough_scenario(camera: &str, profile: &str, transcoding: f64) -> anyhow::Result<()> {
+/// (`transcoding` 1). The camera's H.264 RTP packets are relayed as they are (`rtp_relay` 1,
+/// over RTSP's UDP or TCP `transport`), or, with `repacketize`, cut again (`rtp_relay` 0).
+async fn passthrough_scenario(
+    camera: &str,
+    profile: &str,
+    transcoding: f64,
+    transport: &str,
+    repacketize: bool,
+) -> anyhow::Result<()> {
     let server = RtspServer::start(0, &[("/cam", camera)], None)?;
     let dir = PluginDir::new("camera-h264")?;
     let url = server.url(None, "/cam");
-    let gateway = start_gateway(&dir, &camera_bridge("cam", &format!("url = {url:?}"))).await?;
+    let config = format!("url = {url:?}, transport = {transport:?}, repacketize = {repacketize}");
+    let gateway = start_gateway(&dir, &camera_bridge("cam", &config)).await?;
     let endpoint = live_endpoint(&gateway, "cam").await?;
     let mut b = viewer(&gateway).await?;
     let video = decoded_stream(&mut b, "v", &endpoint, "video/H264").await?;
@@ -165,6 +182,11 @@ async fn passthrough_scenario(camera: &str, profile: &str, transcoding: f64) -> 
         metric(&status, "transcoding") == Some(transcoding)
             && metric(&status, "h264_fallback").unwrap_or(0.0) == transcoding,
         "expected transcoding {transcoding}: {status:#?}"
+    );
+    ensure!(
+        metric(&status, "rtp_relay") == Some(if repacketize { 0.0 } else { 1.0 }),
+        "expected rtp_relay {}: {status:#?}",
+        !repacketize
     );
     ensure!(metric(&status, "width") == Some(640.0), "{status:#?}");
     b.quit().await?;

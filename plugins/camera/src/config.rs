@@ -22,6 +22,10 @@ pub struct Config {
     /// Ask a passthrough camera for a keyframe (RTCP PLI) when a peer needs one.
     #[serde(default = "yes")]
     pub request_keyframes: bool,
+    /// Cut a passthrough H.264 camera's stream into packets of at most 1,200 bytes, instead of
+    /// relaying the camera's own RTP packets as they are.
+    #[serde(default)]
+    pub repacketize: bool,
     /// `rtspsrc`'s jitter buffer, in ms (0: packets go on as they come).
     #[serde(default)]
     pub latency_ms: u32,

@@ -83,6 +83,10 @@ struct Cli {
     /// Run the camera bridge with `request_keyframes = false` (no RTCP PLI to the camera).
     #[arg(long)]
     no_keyframe_requests: bool,
+    /// Run the camera bridge with `repacketize = true` (H.264 cut into packets of at most
+    /// 1,200 bytes, instead of the camera's RTP packets relayed as they are).
+    #[arg(long)]
+    repacketize: bool,
     /// Which servers to measure: `poolgate`, `janus`, or both.
     #[arg(long, value_delimiter = ',', default_value = "poolgate,janus")]
     servers: Vec<String>,
@@ -320,10 +324,11 @@ async fn run_poolgate(cli: &Cli, camera: &RtspServer, scratch: &Path) -> anyhow:
             "[server]\nlisten = \"127.0.0.1:{port}\"\n[plugins]\ndir = {:?}\n\
              [[bridge]]\nname = \"cam\"\nplugin = \"camera\"\npool = \"cam\"\n\
              ice_local_addresses = [\"127.0.0.1\"]\n\
-             config = {{ url = {:?}, audio = false, request_keyframes = {} }}\n",
+             config = {{ url = {:?}, audio = false, request_keyframes = {}, repacketize = {} }}\n",
             repo_root().join("target/release").display().to_string(),
             camera.url(None, "/cam"),
             !cli.no_keyframe_requests,
+            cli.repacketize,
         ),
     )?;
     let log = std::fs::File::create(scratch.join("poolgate.log"))?;
@@ -500,13 +505,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     println!(
         "camera: RTSP H.264 720p30 (openh264, about 4 Mbit/s, a keyframe every {} s), \
-         gst-rtsp-server over UDP, passthrough (keyframe requests to the camera: {}); \
+         gst-rtsp-server over UDP, passthrough (keyframe requests to the camera: {}; poolgate {}); \
          N receive-only webrtcbin viewers",
         cli.gop_secs,
         if cli.no_keyframe_requests {
             "off"
         } else {
             "RTCP PLI"
+        },
+        if cli.repacketize {
+            "re-packetizes to 1,200-byte packets"
+        } else {
+            "relays the camera's RTP packets"
         }
     );
     for s in pool.iter().chain(janus.iter()) {

@@ -40,6 +40,10 @@ pub struct Branch {
     pub description: String,
     /// Decodes and encodes (false: the camera's own bitstream goes to the browsers).
     pub transcoding: bool,
+    /// The camera's RTP packets go to the browsers as they are (see
+    /// [`crate::publish::relay`]); the branch still makes frames, for the metrics and for a
+    /// fallback format.
+    pub relay: bool,
 }
 
 /// A bitrate for an encoder, bits/s, from the picture size and rate: about 0.1 bit per pixel.
@@ -105,10 +109,13 @@ pub fn rtsp_branch(
     // A camera's size is not known before its stream decodes: a fixed rate for 720p30.
     let video_encoder = encoder(config.video_codec, bitrate(1280, 720, 30))?;
     let description = fill(template, &[("video_encoder", &video_encoder)])?;
+    // H.264 packets need no change but their numbering; re-packetized only when asked to.
+    let relay = kind == Kind::Video && name == "H264" && !transcoding && !config.repacketize;
     Ok(Some(Branch {
         kind,
         description,
         transcoding,
+        relay,
     }))
 }
 
@@ -188,6 +195,21 @@ mod tests {
             let b = rtsp_branch(&auto, "audio", audio).unwrap().unwrap();
             assert!(!b.transcoding && b.kind == Kind::Audio, "{b:?}");
         }
+    }
+
+    #[test]
+    fn only_passthrough_h264_is_relayed_unless_repacketized() {
+        let auto = config(r#"{"url": "rtsp://h/"}"#);
+        assert!(rtsp_branch(&auto, "video", "H264").unwrap().unwrap().relay);
+        for (media, name) in [("video", "VP8"), ("video", "H265"), ("audio", "PCMU")] {
+            let b = rtsp_branch(&auto, media, name).unwrap().unwrap();
+            assert!(!b.relay, "{b:?}");
+        }
+        let vp8 = config(r#"{"url": "rtsp://h/", "video_codec": "vp8"}"#);
+        assert!(!rtsp_branch(&vp8, "video", "H264").unwrap().unwrap().relay);
+        let cut = config(r#"{"url": "rtsp://h/", "repacketize": true}"#);
+        let b = rtsp_branch(&cut, "video", "H264").unwrap().unwrap();
+        assert!(!b.relay && !b.transcoding, "{b:?}");
     }
 
     #[test]

@@ -13,9 +13,11 @@ use poolgate_plugin_api::contract::DEMAND_EVENT;
 use poolgate_plugin_api::gst::{self, prelude::*};
 use poolgate_plugin_api::Host;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use super::codec::RtpCodec;
+use super::relay::{sprop_parameter_sets, FrameBatch, Relay};
 
 /// Called (on a GStreamer thread) when a peer asks this stream for a keyframe.
 pub type KeyframeRequest = Box<dyn Fn() + Send + Sync + 'static>;
@@ -42,8 +44,13 @@ pub fn h264_format(profile_level_id: &str) -> String {
 /// One published stream.
 pub struct Outlet {
     pub codec: RtpCodec,
-    /// The camera's frames go into each: the stream as it is, then the fallback's input.
+    /// The camera's frames go into each: the stream as it is (unless it is relayed), then the
+    /// fallback's input.
     appsrcs: Vec<gstreamer_app::AppSrc>,
+    /// Set when the stream as it is goes out as the camera's own RTP packets.
+    relay: Option<Mutex<Relaying>>,
+    /// The caps of the frames sent last.
+    frame_caps: Mutex<Option<gst::Caps>>,
     publication: u64,
     /// Whether a fallback is published (one encoder, whatever the number of peers).
     pub fallback: bool,
@@ -52,6 +59,26 @@ pub struct Outlet {
     fallback_wanted: Arc<AtomicBool>,
     /// The fallback's decoder must start at a keyframe: set while it is not fed.
     fallback_needs_keyframe: AtomicBool,
+}
+
+/// A relaying outlet's state. The packets are pushed from a pad of our own, on the thread they
+/// arrived on: an `appsrc` would hand each one to its own thread, one more wake-up per packet
+/// on its way out.
+struct Relaying {
+    relay: Relay,
+    /// Linked to the outlet bin's sink pad.
+    pad: gst::Pad,
+    /// The packets of the frame coming in.
+    batch: FrameBatch,
+    /// The outlet bin's element, for the running time packets are stamped with.
+    element: gst::Element,
+    /// The outlet bin's sink pad, which `pad` feeds once the bin is in the endpoint's pipeline
+    /// (adding a bin to a pipeline unlinks its pads from pads outside it).
+    sink: gst::Pad,
+    /// The camera session's caps were read for parameter sets.
+    caps_read: bool,
+    /// Where the relay's clock starts.
+    origin: Instant,
 }
 
 /// `appsrc name=src ! <middle> ! capsfilter caps=<rtp caps>` as an unparented bin.
@@ -75,7 +102,10 @@ fn outlet_bin(
 impl Outlet {
     /// Builds and publishes an outlet for encoded media with `caps`. `format`: extra RTP caps
     /// fields for the SDP (see [`h264_format`]); `fallback`: a second format for peers that do
-    /// not take this one (published as alternatives when the host can, else left out).
+    /// not take this one (published as alternatives when the host can, else left out);
+    /// `relay`: the stream as it is comes as the camera's RTP packets ([`Outlet::relay`]), not
+    /// as frames.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         host: &Host,
         codec: RtpCodec,
@@ -84,29 +114,34 @@ impl Outlet {
         format: &str,
         fallback: Option<&Fallback>,
         fallback_wanted: Arc<AtomicBool>,
+        relay: bool,
     ) -> Result<Outlet, String> {
         let on_keyframe_request: Arc<dyn Fn() + Send + Sync> = Arc::from(on_keyframe_request);
         fallback_wanted.store(false, Ordering::Relaxed);
-        let (bin, appsrc) = outlet_bin(
-            &codec,
-            caps,
-            &codec.payloader_description(),
-            &format!("{}{format}", codec.rtp_caps()),
-        )?;
-        // Peers ask for keyframes with an upstream force-key-unit event (a peer joined, or lost
-        // packets); it ends here, so hand it to the camera's pipeline.
-        let request = on_keyframe_request.clone();
-        if let Some(pad) = appsrc.static_pad("src") {
-            pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
-                if let Some(gst::PadProbeData::Event(ref e)) = info.data {
-                    if e.structure().is_some_and(|s| s.name() == "GstForceKeyUnit") {
-                        request();
+        let rtp_caps = format!("{}{format}", codec.rtp_caps());
+        let mut appsrcs = Vec::new();
+        let (bin, relay) = if relay {
+            let (bin, relaying) = relay_input(&codec, &rtp_caps, on_keyframe_request.clone())?;
+            (bin, Some(Mutex::new(relaying)))
+        } else {
+            let (bin, appsrc) =
+                outlet_bin(&codec, caps, &codec.payloader_description(), &rtp_caps)?;
+            // Peers ask for keyframes with an upstream force-key-unit event (a peer joined, or
+            // lost packets); it ends here, so hand it to the camera's pipeline.
+            let request = on_keyframe_request.clone();
+            if let Some(pad) = appsrc.static_pad("src") {
+                pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+                    if let Some(gst::PadProbeData::Event(ref e)) = info.data {
+                        if is_keyframe_request(e) {
+                            request();
+                        }
                     }
-                }
-                gst::PadProbeReturn::Ok
-            });
-        }
-        let mut appsrcs = vec![appsrc];
+                    gst::PadProbeReturn::Ok
+                });
+            }
+            appsrcs.push(appsrc);
+            (bin, None)
+        };
         let publication = match fallback.filter(|_| host.has_alternatives()) {
             Some(f) => {
                 let fallback_caps = codec.rtp_caps().replace(
@@ -146,8 +181,10 @@ impl Outlet {
         };
         Ok(Outlet {
             codec,
-            fallback: appsrcs.len() > 1,
+            fallback: fallback.is_some() && host.has_alternatives(),
             appsrcs,
+            relay,
+            frame_caps: Mutex::new(Some(caps.clone())),
             publication,
             fallback_wanted,
             fallback_needs_keyframe: AtomicBool::new(true),
@@ -167,9 +204,17 @@ impl Outlet {
             b.set_duration(gst::ClockTime::NONE);
         }
         let caps = sample.caps_owned();
+        if let Some(c) = &caps {
+            let mut last = self.frame_caps.lock().unwrap();
+            if last.as_ref() != Some(c) {
+                *last = Some(c.clone());
+            }
+        }
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        // The fallback's is the last one, when there is a fallback.
+        let fallback_at = self.appsrcs.len() - usize::from(self.fallback);
         for (n, appsrc) in self.appsrcs.iter().enumerate() {
-            if n > 0 {
+            if n >= fallback_at {
                 if !self.fallback_wanted.load(Ordering::Acquire) {
                     self.fallback_needs_keyframe.store(true, Ordering::Relaxed);
                     continue;
@@ -191,7 +236,70 @@ impl Outlet {
 
     /// The caps of the frames sent last.
     pub fn caps(&self) -> Option<gst::Caps> {
-        self.appsrcs[0].caps()
+        self.frame_caps.lock().unwrap().clone()
+    }
+
+    /// Whether the stream as it is goes out as the camera's RTP packets.
+    pub fn relays(&self) -> bool {
+        self.relay.is_some()
+    }
+
+    /// Sends one of the camera's RTP packets on (a relaying outlet; see [`super::relay`]).
+    /// `caps`: the stream's caps, read when they may carry parameter sets not seen yet.
+    pub fn relay(&self, buffer: &gst::BufferRef, caps: impl FnOnce() -> Option<gst::Caps>) {
+        let Some(relaying) = &self.relay else {
+            return;
+        };
+        let Ok(map) = buffer.map_readable() else {
+            return;
+        };
+        let mut r = relaying.lock().unwrap();
+        {
+            if !r.caps_read {
+                r.caps_read = true;
+                let sprop = caps().and_then(|c| {
+                    c.structure(0)
+                        .and_then(|s| s.get::<String>("sprop-parameter-sets").ok())
+                });
+                if let Some((sps, pps)) = sprop.and_then(|v| {
+                    sprop_parameter_sets(&v, |part| {
+                        Some(gst::glib::base64_decode(part)).filter(|b| !b.is_empty())
+                    })
+                }) {
+                    r.relay.set_parameter_sets(sps, pps);
+                }
+            }
+        }
+        let now = r.origin.elapsed().as_nanos() as u64;
+        let packets = r.relay.relay(map.as_slice(), now);
+        drop(map);
+        if !r.pad.is_linked() && !r.link() {
+            return;
+        }
+        for packet in packets {
+            for frame in r.batch.add(packet) {
+                r.push(frame);
+            }
+        }
+    }
+
+    /// A new camera session starts: its packets go on right after the last ones relayed.
+    pub fn restart_relay(&self) {
+        if let Some(relaying) = &self.relay {
+            let mut r = relaying.lock().unwrap();
+            // The last session's unfinished frame goes as it is.
+            if let Some(frame) = r.batch.take() {
+                r.push(frame);
+            }
+            r.relay.restart();
+            r.caps_read = false;
+        }
+    }
+
+    /// Packets the relay put parameter sets in, and camera packets it dropped as not RTP.
+    pub fn relay_counts(&self) -> Option<(u64, u64)> {
+        let relaying = self.relay.as_ref()?.lock().unwrap();
+        Some((relaying.relay.injected, relaying.relay.malformed))
     }
 
     /// Stops publishing.
@@ -199,8 +307,113 @@ impl Outlet {
         for appsrc in &self.appsrcs {
             let _ = appsrc.end_of_stream();
         }
+        if let Some(relaying) = &self.relay {
+            let r = relaying.lock().unwrap();
+            let _ = r.pad.push_event(gst::event::Eos::new());
+            let _ = r.pad.set_active(false);
+        }
         host.unpublish(self.publication);
     }
+}
+
+impl Relaying {
+    /// Sends one frame's packets on, as one list. Pushed under the outlet's lock: one stream,
+    /// in order, whichever thread a reconnect brings.
+    fn push(&self, frame: Vec<Vec<u8>>) {
+        let pts = self.element.current_running_time();
+        let mut list = gst::BufferList::new_sized(frame.len());
+        let list_mut = list.get_mut().expect("a new list");
+        for packet in frame {
+            let mut buffer = gst::Buffer::from_mut_slice(packet);
+            buffer.get_mut().expect("a new buffer").set_pts(pts);
+            list_mut.add(buffer);
+        }
+        // Not linked or flushing: the outlet is not in a playing pipeline (yet, or any more).
+        let _ = self.pad.push_list(list);
+    }
+
+    /// Links the pad to the outlet bin once the bin is in a pipeline; false before.
+    fn link(&self) -> bool {
+        let in_pipeline = self.sink.parent().and_then(|bin| bin.parent()).is_some();
+        in_pipeline && self.pad.link(&self.sink).is_ok()
+    }
+}
+
+/// Whether an upstream event is a peer's keyframe request.
+fn is_keyframe_request(event: &gst::Event) -> bool {
+    event
+        .structure()
+        .is_some_and(|s| s.name() == "GstForceKeyUnit")
+}
+
+/// A relaying outlet's bin (`capsfilter`, ghost pads) and the pad of ours that feeds it.
+fn relay_input(
+    codec: &RtpCodec,
+    rtp_caps: &str,
+    on_keyframe_request: Arc<dyn Fn() + Send + Sync>,
+) -> Result<(gst::Bin, Relaying), String> {
+    let ssrc = random_ssrc();
+    let rtp_caps = format!("{rtp_caps},ssrc=(uint){ssrc}");
+    let caps = rtp_caps
+        .parse::<gst::Caps>()
+        .map_err(|e| format!("the {} relay caps: {e}", codec.name))?;
+    let bin = gst::parse::bin_from_description(
+        &format!("capsfilter name=relayed caps=\"{rtp_caps}\""),
+        true,
+    )
+    .map_err(|e| format!("building the {} outlet: {e}", codec.name))?;
+    let element = bin
+        .by_name("relayed")
+        .ok_or("the outlet has no capsfilter")?;
+    let query_caps = caps.clone();
+    let pad = gst::Pad::builder(gst::PadDirection::Src)
+        .name("relay")
+        .event_function(move |_, _, event| {
+            if is_keyframe_request(&event) {
+                on_keyframe_request();
+            }
+            true
+        })
+        .query_function(move |_, _, query| match query.view_mut() {
+            gst::QueryViewMut::Caps(q) => {
+                q.set_result(&query_caps);
+                true
+            }
+            // A live source that holds nothing back.
+            gst::QueryViewMut::Latency(q) => {
+                q.set(true, gst::ClockTime::ZERO, gst::ClockTime::ZERO);
+                true
+            }
+            _ => false,
+        })
+        .build();
+    pad.set_active(true)
+        .map_err(|e| format!("the {} relay pad: {e}", codec.name))?;
+    let sink = bin.static_pad("sink").ok_or("the outlet has no sink pad")?;
+    // Sticky: they are kept on the pad and go downstream before the first packet that can.
+    let _ = pad.push_event(gst::event::StreamStart::new(&format!(
+        "camera-relay-{ssrc}"
+    )));
+    let _ = pad.push_event(gst::event::Caps::new(&caps));
+    let _ = pad.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    let relaying = Relaying {
+        relay: Relay::new(ssrc, codec.payload as u8, codec.clock_rate),
+        pad,
+        element,
+        sink,
+        batch: FrameBatch::default(),
+        caps_read: false,
+        origin: Instant::now(),
+    };
+    Ok((bin, relaying))
+}
+
+/// An SSRC of our own for a relayed stream (the camera's may change across reconnects).
+fn random_ssrc() -> u32 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(Instant::now()) as u32
 }
 
 /// A live appsrc for the camera's frames.

@@ -32,6 +32,7 @@ impl Session {
     ) -> Result<Session, Failure> {
         let transcoding = Arc::new(AtomicBool::new(false));
         let no_media = Arc::new(AtomicBool::new(false));
+        shared.set_relaying(None);
         let url = match source {
             Source::Rtsp(u) => Some(u),
             Source::Test => None,
@@ -145,6 +146,7 @@ fn rtsp_pipeline(
             None
         });
     }
+    tap_packets(&src, shared);
     pipeline
         .add(&src)
         .map_err(|e| Failure::Other(e.to_string()))?;
@@ -196,6 +198,43 @@ fn rtsp_pipeline(
         }
     });
     Ok(pipeline)
+}
+
+/// Hands the camera's RTP packets to the relay as rtspsrc receives them: on the receiving
+/// thread, ahead of the jitter buffer (which is one more thread to wait for even at 0 ms).
+/// Each stream's jitter buffer is made when its first packet comes; the session it belongs to
+/// says which stream it is (see [`Shared::deliver_rtp`]).
+fn tap_packets(src: &gst::Element, shared: &Arc<Shared>) {
+    let shared = shared.clone();
+    src.connect("new-manager", false, move |args| {
+        let manager = args.get(1)?.get::<gst::Element>().ok()?;
+        let shared = shared.clone();
+        manager.connect("new-jitterbuffer", false, move |args| {
+            let jitterbuffer = args.get(1)?.get::<gst::Element>().ok()?;
+            let session = args.get(2)?.get::<u32>().ok()?;
+            let pad = jitterbuffer.static_pad("sink")?;
+            let shared = shared.clone();
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                move |pad, info| {
+                    match &info.data {
+                        Some(gst::PadProbeData::Buffer(buffer)) => {
+                            shared.deliver_rtp(session, buffer, pad)
+                        }
+                        Some(gst::PadProbeData::BufferList(list)) => {
+                            for buffer in list.iter() {
+                                shared.deliver_rtp(session, buffer, pad);
+                            }
+                        }
+                        _ => {}
+                    }
+                    gst::PadProbeReturn::Ok
+                },
+            );
+            None
+        });
+        None
+    });
 }
 
 /// Adds `a=rtcp-fb:<pt> nack pli` to the camera's video sections (see
@@ -270,6 +309,17 @@ fn link_branch(
     bin.sync_state_with_parent().map_err(|e| e.to_string())?;
     pad.link(&bin.static_pad("sink").ok_or("the branch has no sink pad")?)
         .map_err(|e| format!("{e:?}"))?;
+    if branch.relay {
+        // rtspsrc names its pads recv_rtp_src_<session>_<ssrc>_<payload type>.
+        let session = pad
+            .name()
+            .strip_prefix("recv_rtp_src_")
+            .and_then(|rest| rest.split('_').next()?.parse::<u32>().ok());
+        match session {
+            Some(session) => shared.set_relaying(Some((branch.kind, session))),
+            None => return Err(format!("cannot relay from rtspsrc pad {}", pad.name())),
+        }
+    }
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! supervisor (the only thread that calls the host).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Mutex, Weak};
 use std::time::Instant;
@@ -12,6 +12,8 @@ use poolgate_plugin_api::gst::{self, prelude::*};
 
 use crate::pipeline::plan::Kind;
 use crate::publish::outlet::Outlet;
+
+const NOT_RELAYED: u32 = u32::MAX;
 
 /// A note to the supervisor.
 pub enum Note {
@@ -35,6 +37,9 @@ pub struct Shared {
     notes: Mutex<Sender<Note>>,
     pub outlets: Mutex<HashMap<Kind, Outlet>>,
     pending: [AtomicBool; 2],
+    /// The RTP session (rtspsrc's stream number) whose packets the current camera session
+    /// relays, per kind (see [`crate::publish::relay`]); `NOT_RELAYED` for none.
+    relaying: [AtomicU32; 2],
     sinks: Mutex<HashMap<Kind, gst::Element>>,
     pub video: Counters,
     pub audio: Counters,
@@ -59,6 +64,7 @@ impl Shared {
             notes: Mutex::new(notes),
             outlets: Mutex::new(HashMap::new()),
             pending: [AtomicBool::new(false), AtomicBool::new(false)],
+            relaying: [AtomicU32::new(NOT_RELAYED), AtomicU32::new(NOT_RELAYED)],
             sinks: Mutex::new(HashMap::new()),
             video: Counters::default(),
             audio: Counters::default(),
@@ -118,6 +124,43 @@ impl Shared {
         }
         if !self.pending[index(kind)].swap(true, Ordering::AcqRel) {
             self.note(Note::Outlet(kind, sample));
+        }
+    }
+
+    /// One of the camera's RTP packets of RTP session `session`, as it arrives on `pad` (on
+    /// the receiving thread): to the outlet that relays that stream. Before that outlet is
+    /// open, the packet is not needed (peers start from a keyframe they ask for).
+    pub fn deliver_rtp(&self, session: u32, buffer: &gst::BufferRef, pad: &gst::Pad) {
+        let kind = [Kind::Video, Kind::Audio]
+            .into_iter()
+            .find(|k| self.relaying[index(*k)].load(Ordering::Acquire) == session);
+        let Some(kind) = kind else {
+            return;
+        };
+        let outlets = self.outlets.lock().unwrap();
+        if let Some(outlet) = outlets.get(&kind).filter(|o| o.relays()) {
+            outlet.relay(buffer, || pad.current_caps());
+        }
+    }
+
+    /// Whether the current session relays `kind`'s RTP packets.
+    pub fn relaying(&self, kind: Kind) -> bool {
+        self.relaying[index(kind)].load(Ordering::Acquire) != NOT_RELAYED
+    }
+
+    /// A new session starts (`None`), or it relays `kind` from RTP session `session`: relayed
+    /// streams go on from where they were.
+    pub fn set_relaying(&self, relayed: Option<(Kind, u32)>) {
+        match relayed {
+            Some((kind, session)) => self.relaying[index(kind)].store(session, Ordering::Release),
+            None => {
+                for flag in &self.relaying {
+                    flag.store(NOT_RELAYED, Ordering::Release);
+                }
+                for outlet in self.outlets.lock().unwrap().values() {
+                    outlet.restart_relay();
+                }
+            }
         }
     }
 

@@ -267,6 +267,7 @@ impl Run {
             &format,
             fallback.as_ref(),
             self.shared.fallback.clone(),
+            codec.name == "H264" && self.shared.relaying(kind),
         )?;
         outlet.push(sample);
         self.host.set_metric(&codec_metric(codec.name), 1.0);
@@ -275,10 +276,19 @@ impl Run {
                 .info("camera: H.264 published as it is and as a constrained-baseline fallback");
         }
         self.host.info(&format!(
-            "camera: publishing {} as {}",
+            "camera: publishing {} as {}{}",
             kind.sink_name(),
-            codec.name
+            codec.name,
+            if outlet.relays() {
+                ", relaying the camera's RTP packets"
+            } else {
+                ""
+            }
         ));
+        if kind == Kind::Video {
+            self.host
+                .set_metric("rtp_relay", if outlet.relays() { 1.0 } else { 0.0 });
+        }
         self.shared.outlets.lock().unwrap().insert(kind, outlet);
         Ok(())
     }
@@ -362,6 +372,19 @@ impl Run {
             .unwrap_or_default();
         for (key, value) in size {
             self.host.set_metric(key, value as f64);
+        }
+        let relay_counts = self
+            .shared
+            .outlets
+            .lock()
+            .unwrap()
+            .get(&Kind::Video)
+            .and_then(|o| o.relay_counts());
+        if let Some((injected, malformed)) = relay_counts {
+            self.host
+                .set_metric("relay_parameter_sets_added", injected as f64);
+            self.host
+                .set_metric("relay_packets_dropped", malformed as f64);
         }
         self.metrics = Metrics {
             at: Some(now),
