@@ -4,7 +4,7 @@
 //! session, in order, with the same mids. Each trial restarts ICE a few times and checks after
 //! each restart that the exchange completed and that media still flows both ways; with the
 //! page that has a data section, that a channel the endpoint opens works on the fresh
-//! webrtcbin too.
+//! webrtcbin too, and that the page's own channel works again (the endpoint reopens it).
 //!
 //! The test binary re-executes itself in a network namespace that has only `lo`.
 
@@ -174,6 +174,16 @@ async fn restarts(page: Page) -> anyhow::Result<()> {
             gw_round_trip(&handle, &mut seen, browser, n)
                 .await
                 .with_context(|| format!("the endpoint's channel after restart {n}"))?;
+        }
+        if page != Page::ViewerOnly {
+            // The page's own `harness` channel died with the old SCTP association; the fresh
+            // webrtcbin opened it again from our side, and the page took it as a new one.
+            b.eval(
+                "v",
+                &format!("harness.ping({endpoint_id:?}, 'restart{n}', 10000, 'harness')"),
+            )
+            .await
+            .with_context(|| format!("the page's channel after restart {n}"))?;
         }
     }
     let after = stats_for(&handle, browser).await?;

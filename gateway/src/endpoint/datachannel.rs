@@ -99,6 +99,16 @@ pub fn watch(
     });
 }
 
+/// The label and options of a channel (one the remote opened), to open it again.
+pub fn spec_of(channel: &gst_webrtc::WebRTCDataChannel) -> ChannelSpec {
+    let max_retransmits = channel.property::<i32>("max-retransmits");
+    ChannelSpec {
+        label: channel.label().map(|l| l.to_string()).unwrap_or_default(),
+        ordered: channel.property::<bool>("ordered"),
+        max_retransmits: u32::try_from(max_retransmits).ok(),
+    }
+}
+
 /// Sends on an open channel. webrtcbin 1.22 leaks buffers sent on a channel that is not open,
 /// so a closed or connecting channel is refused here.
 pub fn send(channel: &gst_webrtc::WebRTCDataChannel, payload: &Payload) -> bool {

@@ -707,7 +707,11 @@ impl Runner {
         }
         match event.event {
             PeerSignal::Negotiation(e) => self.feed(event.peer, e, signaller),
+            PeerSignal::RemoteChannel(spec) => peer.remember_remote_channel(spec),
             PeerSignal::Channel(signal) => {
+                if let ChannelSignal::Closed { label } = &signal {
+                    peer.forget_remote_channel(label);
+                }
                 let peer = event.peer;
                 let _ = self.events.send(match signal {
                     ChannelSignal::Open { label } => EndpointEvent::ChannelOpen { peer, label },

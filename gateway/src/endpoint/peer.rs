@@ -48,6 +48,9 @@ pub enum PeerSignal {
     Channel(ChannelSignal),
     /// Time is up for holding back our first offer (see [`PeerConnection::new`]).
     ReleaseFirstOffer,
+    /// The peer opened a channel: it is reopened from our side on a rebuilt webrtcbin (see
+    /// [`PeerConnection::remember_remote_channel`]).
+    RemoteChannel(ChannelSpec),
     /// The peer started sending a track.
     TrackAdded(Track),
     /// A track's webrtcbin was torn down (a rebuild): consumers must let go of it.
@@ -136,6 +139,9 @@ pub struct PeerConnection {
     next_generation: u64,
     /// The channels this endpoint opens to the peer, recreated on every rebuild.
     channel_specs: Vec<ChannelSpec>,
+    /// The channels the peer opened and has not closed: a rebuilt webrtcbin (a new SCTP
+    /// association) opens them from our side, since the peer does not open them again.
+    remote_channel_specs: Vec<ChannelSpec>,
     /// While `Some`, negotiation-needed is held back; `Some(true)` once one was held.
     first_offer_hold: Option<bool>,
     /// A negotiation-needed was held when the peer's first offer came: once our answer is
@@ -185,6 +191,7 @@ impl PeerConnection {
             branch: None,
             next_generation: 1,
             channel_specs,
+            remote_channel_specs: Vec::new(),
             first_offer_hold: hold_first_offer.map(|_| false),
             offer_unless_answered: false,
             state: gst_webrtc::WebRTCPeerConnectionState::New,
@@ -207,6 +214,29 @@ impl PeerConnection {
             self.ask_for_offer(branch.generation);
         }
         self.channel_specs.push(spec);
+    }
+
+    /// The peer opened `spec` on the live webrtcbin: remembered for the next rebuild.
+    pub fn remember_remote_channel(&mut self, spec: ChannelSpec) {
+        let known = |s: &ChannelSpec| s.label == spec.label;
+        if !self.channel_specs.iter().any(known) && !self.remote_channel_specs.iter().any(known) {
+            self.remote_channel_specs.push(spec);
+        }
+    }
+
+    /// A channel labelled `label` closed on the live webrtcbin: if the peer had opened it, it
+    /// is not reopened on a rebuild.
+    pub fn forget_remote_channel(&mut self, label: &str) {
+        self.remote_channel_specs.retain(|s| s.label != label);
+    }
+
+    /// Every channel a new webrtcbin opens: ours, then the ones the peer opened before.
+    fn channels_to_open(&self) -> Vec<ChannelSpec> {
+        self.channel_specs
+            .iter()
+            .chain(&self.remote_channel_specs)
+            .cloned()
+            .collect()
     }
 
     /// Asks for an offer once a sending branch's caps reach webrtcbin: webrtcbin builds the
@@ -303,7 +333,7 @@ impl PeerConnection {
             let direction = t.property::<D>("current-direction");
             mid.is_some() && matches!(direction, D::Sendrecv | D::Sendonly)
         });
-        let channels = self.channel_specs.is_empty() || sdp.contains("\nm=application");
+        let channels = self.channels_to_open().is_empty() || sdp.contains("\nm=application");
         media && branch.sending.len() >= self.published.len() && channels
     }
 
@@ -704,8 +734,14 @@ impl PeerConnection {
         // already open (webrtcbin emits this once the channel's open message arrived).
         let channels = Arc::new(Mutex::new(Vec::new()));
         let (accepted, report) = (channels.clone(), self.reporter(generation));
+        let (remember, peer) = (self.events.clone(), self.id);
         webrtcbin.connect("on-data-channel", false, move |values| {
             if let Ok(channel) = values[1].get::<gst_webrtc::WebRTCDataChannel>() {
+                let _ = remember.send(PeerEvent {
+                    peer,
+                    generation,
+                    event: PeerSignal::RemoteChannel(datachannel::spec_of(&channel)),
+                });
                 // Listed before it is announced: a send made on the strength of the `Open`
                 // event must find the channel.
                 accepted
@@ -729,14 +765,15 @@ impl PeerConnection {
         for ((queue, transceiver), source) in queues.into_iter().zip(&self.published) {
             outputs.push(self.start_output(source.clone(), queue, transceiver, generation)?);
         }
-        for spec in &self.channel_specs {
+        let to_open = self.channels_to_open();
+        for spec in &to_open {
             open_channel(&webrtcbin, spec, &channels, self.reporter(generation));
         }
-        let has_channels = !self.channel_specs.is_empty();
+        let has_channels = !to_open.is_empty();
         let session_channel = continue_session(&webrtcbin, &layout, &self.published, has_channels);
         let data_section = has_channels || session_channel;
         // With media, each sending branch asks (see `start_output`); with channels only, ask now.
-        if self.published.is_empty() && !self.channel_specs.is_empty() {
+        if self.published.is_empty() && has_channels {
             send(PeerSignal::Negotiation(Event::NegotiationNeeded));
         }
         self.branch = Some(Branch {

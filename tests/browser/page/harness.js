@@ -411,7 +411,8 @@ async function ping(peerId, text, timeoutMs = 10000, label = null) {
   // Channels open a little after the peer connection does; wait for one.
   let channel;
   const usable = (c) => c.readyState === 'open' && (label === null || c.label === label);
-  while (!(channel = (channels.get(peerId) || []).find(usable))) {
+  // The newest first: after a rebuild the old channel may still look open for a moment.
+  while (!(channel = (channels.get(peerId) || []).findLast(usable))) {
     if (Date.now() >= deadline) throw new Error(`harness.ping: no open data channel to ${peerId}`);
     await sleep(50);
   }
