@@ -134,6 +134,12 @@ struct Args {
 fn main() -> ExitCode {
     poolgate_tests::namespace::enter_loopback_only();
     let cli = Cli::parse();
+    // The allocator as the `poolgate` binary sets it, before any thread: the figures are the
+    // gateway's. `MALLOC_ARENA_MAX=0` in the environment measures glibc's own default.
+    let arenas = poolgate::memory::apply(&poolgate::memory::MemoryConfig::default());
+    if cli.command.is_none() {
+        eprintln!("bench-endpoint: {arenas}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

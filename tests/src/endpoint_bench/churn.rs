@@ -220,6 +220,19 @@ pub async fn run(bench: &Bench, args: &ChurnArgs) -> anyhow::Result<Section> {
         .map(|x| format!("{}:{}", x.cycle, fmt_opt(x.rss_trimmed, 1)))
         .collect();
     s.note(format!("trimmed RSS by cycle (MiB): {}", trend.join(" ")));
+    let rss_trend: Vec<String> = samples
+        .iter()
+        .map(|x| format!("{}:{}", x.cycle, fmt_opt(x.rss, 1)))
+        .collect();
+    s.note(format!("RSS by cycle (MiB): {}", rss_trend.join(" ")));
+    let child_trend: Vec<String> = samples
+        .iter()
+        .map(|x| format!("{}:{}", x.cycle, fmt_opt(x.child_rss, 1)))
+        .collect();
+    s.note(format!(
+        "joiner process RSS by cycle (MiB): {}",
+        child_trend.join(" ")
+    ));
     s.note(format!(
         "the joiner (pid {child_pid}, {}) starts and stops a fresh endpoint in the same child \
          process every cycle, so its RSS shows what endpoint start/stop leaves behind",
