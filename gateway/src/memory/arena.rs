@@ -18,12 +18,17 @@ pub struct MemoryConfig {
     /// The most glibc malloc arenas the process may use. `0` keeps glibc's own default (8 per
     /// core).
     pub malloc_arena_max: u32,
+    /// After an endpoint has stopped (a bridge stopped or restarted), hand the memory its
+    /// pipeline freed back to the system (`malloc_trim`): otherwise glibc keeps it, and a
+    /// process whose endpoints come and go grows by it (README, "Memory allocator").
+    pub trim_after_endpoint_stop: bool,
 }
 
 impl Default for MemoryConfig {
     fn default() -> Self {
         MemoryConfig {
             malloc_arena_max: DEFAULT_ARENA_MAX,
+            trim_after_endpoint_stop: true,
         }
     }
 }
@@ -84,6 +89,7 @@ mod tests {
     fn a_configured_cap_is_used() {
         let config = MemoryConfig {
             malloc_arena_max: 4,
+            ..MemoryConfig::default()
         };
         assert_eq!(plan(&config, None), ArenaPlan::Set(4));
     }
@@ -92,6 +98,7 @@ mod tests {
     fn zero_leaves_glibc_alone() {
         let config = MemoryConfig {
             malloc_arena_max: 0,
+            ..MemoryConfig::default()
         };
         assert_eq!(plan(&config, None), ArenaPlan::GlibcDefault);
     }
@@ -100,6 +107,7 @@ mod tests {
     fn the_environment_wins_over_the_config() {
         let config = MemoryConfig {
             malloc_arena_max: 4,
+            ..MemoryConfig::default()
         };
         assert_eq!(
             plan(&config, Some("8")),
@@ -115,6 +123,9 @@ mod tests {
     fn the_section_parses_and_refuses_unknown_keys() {
         let c: MemoryConfig = toml::from_str("malloc_arena_max = 1").unwrap();
         assert_eq!(c.malloc_arena_max, 1);
+        assert!(c.trim_after_endpoint_stop, "on unless turned off");
+        let c: MemoryConfig = toml::from_str("trim_after_endpoint_stop = false").unwrap();
+        assert!(!c.trim_after_endpoint_stop);
         let e = toml::from_str::<MemoryConfig>("arenas = 1").unwrap_err();
         assert!(e.to_string().contains("arenas"), "{e}");
         let e = toml::from_str::<MemoryConfig>("malloc_arena_max = -1").unwrap_err();

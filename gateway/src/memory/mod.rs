@@ -9,12 +9,19 @@
 
 mod arena;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 pub use arena::{plan, ArenaPlan, MemoryConfig, ARENA_ENV};
+
+/// Whether [`release_after_endpoint_stop`] trims; set by [`apply`]. On by default, so a
+/// library user (a test, a benchmark) that never calls `apply` trims too.
+static TRIM_AFTER_ENDPOINT_STOP: AtomicBool = AtomicBool::new(true);
 
 /// Applies `config` to this process's allocator, unless the environment already set it
 /// ([`ARENA_ENV`], which glibc reads itself). Call it before any thread is started: arenas that
 /// exist are not merged. Returns what was decided, for the log.
 pub fn apply(config: &MemoryConfig) -> ArenaPlan {
+    TRIM_AFTER_ENDPOINT_STOP.store(config.trim_after_endpoint_stop, Ordering::Relaxed);
     let from_env = std::env::var(ARENA_ENV).ok();
     let decision = plan(config, from_env.as_deref());
     if let ArenaPlan::Set(max) = decision {
@@ -22,6 +29,27 @@ pub fn apply(config: &MemoryConfig) -> ArenaPlan {
     }
     decision
 }
+
+/// Called when an endpoint has stopped and its pipeline is gone: returns the free memory
+/// glibc keeps to the system, unless `memory.trim_after_endpoint_stop` is off. A stopped
+/// pipeline frees tens of MiB at once (buffers, pools, thread state); glibc keeps it in its
+/// arenas, fragmented, and the next endpoint's allocations do not fit it all again.
+pub fn release_after_endpoint_stop() {
+    if TRIM_AFTER_ENDPOINT_STOP.load(Ordering::Relaxed) {
+        trim();
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim() {
+    // SAFETY: malloc_trim only returns free pages of the heaps to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim() {}
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn set_arena_max(max: u32) {

@@ -131,10 +131,16 @@ pub async fn run(bench: &Bench, args: &ChurnArgs) -> anyhow::Result<Section> {
             );
         }
     }
-    let last = sample(done, &long_lived, child.pid).await;
-    if samples.last().map(|s| s.cycle) != Some(done) {
-        samples.push(last);
-    }
+    // A reading taken at the last cycle already is the last one: a second reading right
+    // after its trim would show less than was resident after that many cycles.
+    let last = match samples.last() {
+        Some(s) if s.cycle == done => *s,
+        _ => {
+            let s = sample(done, &long_lived, child.pid).await;
+            samples.push(s);
+            s
+        }
+    };
     let child_pid = child.pid;
     child.quit(Duration::from_secs(20)).await;
     if let Some(h) = bench
