@@ -8,6 +8,7 @@ pub mod config;
 pub mod endpoint;
 pub mod gateway;
 pub mod http;
+pub mod memory;
 pub mod plugin;
 pub mod signalling;
 

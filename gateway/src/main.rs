@@ -211,6 +211,8 @@ fn list_plugins(config: &std::path::Path, dir: Option<PathBuf>) -> ExitCode {
 
 fn run(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
+    // Before any thread exists: the arena cap only governs arenas created after it.
+    let arenas = poolgate::memory::apply(&config.memory);
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.log.level))
         .context("log.level")?;
@@ -224,6 +226,7 @@ fn run(path: &std::path::Path) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         path.display()
     );
+    tracing::info!("{arenas}");
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

@@ -39,6 +39,8 @@ pub struct Config {
     pub plugins: PluginsConfig,
     /// `[[bridge]]`: bridges started at boot.
     pub bridge: Vec<BridgeSpec>,
+    /// `[memory]`: allocator settings of the `poolgate` process.
+    pub memory: crate::memory::MemoryConfig,
 }
 
 /// `[server]`: the signalling and HTTP listener.

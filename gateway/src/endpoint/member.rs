@@ -326,6 +326,9 @@ impl Endpoint {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        // The pipeline's last reference goes with `self`; then what it freed can go back.
+        drop(self);
+        crate::memory::release_after_endpoint_stop();
     }
 }
 

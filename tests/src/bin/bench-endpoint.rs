@@ -134,6 +134,20 @@ struct Args {
 fn main() -> ExitCode {
     poolgate_tests::namespace::enter_loopback_only();
     let cli = Cli::parse();
+    // The allocator as the `poolgate` binary sets it, before any thread: the figures are the
+    // gateway's. `MALLOC_ARENA_MAX=0` in the environment measures glibc's own default, and
+    // `BENCH_NO_ENDPOINT_TRIM=1` the endpoints without a trim after each stop.
+    let memory = poolgate::memory::MemoryConfig {
+        trim_after_endpoint_stop: std::env::var_os("BENCH_NO_ENDPOINT_TRIM").is_none(),
+        ..Default::default()
+    };
+    let arenas = poolgate::memory::apply(&memory);
+    if cli.command.is_none() {
+        eprintln!(
+            "bench-endpoint: {arenas}; trim after an endpoint stops: {}",
+            memory.trim_after_endpoint_stop
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

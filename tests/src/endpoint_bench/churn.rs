@@ -131,10 +131,16 @@ pub async fn run(bench: &Bench, args: &ChurnArgs) -> anyhow::Result<Section> {
             );
         }
     }
-    let last = sample(done, &long_lived, child.pid).await;
-    if samples.last().map(|s| s.cycle) != Some(done) {
-        samples.push(last);
-    }
+    // A reading taken at the last cycle already is the last one: a second reading right
+    // after its trim would show less than was resident after that many cycles.
+    let last = match samples.last() {
+        Some(s) if s.cycle == done => *s,
+        _ => {
+            let s = sample(done, &long_lived, child.pid).await;
+            samples.push(s);
+            s
+        }
+    };
     let child_pid = child.pid;
     child.quit(Duration::from_secs(20)).await;
     if let Some(h) = bench
@@ -220,6 +226,19 @@ pub async fn run(bench: &Bench, args: &ChurnArgs) -> anyhow::Result<Section> {
         .map(|x| format!("{}:{}", x.cycle, fmt_opt(x.rss_trimmed, 1)))
         .collect();
     s.note(format!("trimmed RSS by cycle (MiB): {}", trend.join(" ")));
+    let rss_trend: Vec<String> = samples
+        .iter()
+        .map(|x| format!("{}:{}", x.cycle, fmt_opt(x.rss, 1)))
+        .collect();
+    s.note(format!("RSS by cycle (MiB): {}", rss_trend.join(" ")));
+    let child_trend: Vec<String> = samples
+        .iter()
+        .map(|x| format!("{}:{}", x.cycle, fmt_opt(x.child_rss, 1)))
+        .collect();
+    s.note(format!(
+        "joiner process RSS by cycle (MiB): {}",
+        child_trend.join(" ")
+    ));
     s.note(format!(
         "the joiner (pid {child_pid}, {}) starts and stops a fresh endpoint in the same child \
          process every cycle, so its RSS shows what endpoint start/stop leaves behind",

@@ -24,6 +24,10 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+/// The environment variable naming a command to start each child under (a profiler); the
+/// child's pid as the parent sees it is then the wrapper's.
+pub const PEER_WRAPPER_ENV: &str = "BENCH_PEER_WRAPPER";
+
 /// How long a child may take to stop its endpoint before the parent calls it a hang.
 pub const LEAVE_LIMIT: Duration = Duration::from_secs(20);
 
@@ -329,7 +333,18 @@ impl PeerProcess {
         send_video: bool,
         log: &Path,
     ) -> anyhow::Result<PeerProcess> {
-        let mut cmd = Command::new(exe);
+        // A profiler to run the child under (e.g. `heaptrack -o /tmp/joiner`), words split on
+        // whitespace: the child's own allocations are what the churn's joiner figure is about.
+        let wrapper = std::env::var(PEER_WRAPPER_ENV).unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let mut cmd = match words.next() {
+            Some(program) => {
+                let mut cmd = Command::new(program);
+                cmd.args(words).arg(exe);
+                cmd
+            }
+            None => Command::new(exe),
+        };
         cmd.arg("peer")
             .args(["--signalling", signalling, "--pool", pool]);
         if send_video {
