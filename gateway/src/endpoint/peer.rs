@@ -333,7 +333,8 @@ impl PeerConnection {
             let direction = t.property::<D>("current-direction");
             mid.is_some() && matches!(direction, D::Sendrecv | D::Sendonly)
         });
-        let channels = self.channels_to_open().is_empty() || sdp.contains("\nm=application");
+        let no_channels = self.channel_specs.is_empty() && self.remote_channel_specs.is_empty();
+        let channels = no_channels || sdp.contains("\nm=application");
         media && branch.sending.len() >= self.published.len() && channels
     }
 

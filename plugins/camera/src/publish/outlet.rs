@@ -254,20 +254,18 @@ impl Outlet {
             return;
         };
         let mut r = relaying.lock().unwrap();
-        {
-            if !r.caps_read {
-                r.caps_read = true;
-                let sprop = caps().and_then(|c| {
-                    c.structure(0)
-                        .and_then(|s| s.get::<String>("sprop-parameter-sets").ok())
-                });
-                if let Some((sps, pps)) = sprop.and_then(|v| {
-                    sprop_parameter_sets(&v, |part| {
-                        Some(gst::glib::base64_decode(part)).filter(|b| !b.is_empty())
-                    })
-                }) {
-                    r.relay.set_parameter_sets(sps, pps);
-                }
+        if !r.caps_read {
+            r.caps_read = true;
+            let sprop = caps().and_then(|c| {
+                c.structure(0)
+                    .and_then(|s| s.get::<String>("sprop-parameter-sets").ok())
+            });
+            if let Some((sps, pps)) = sprop.and_then(|v| {
+                sprop_parameter_sets(&v, |part| {
+                    Some(gst::glib::base64_decode(part)).filter(|b| !b.is_empty())
+                })
+            }) {
+                r.relay.set_parameter_sets(sps, pps);
             }
         }
         let now = r.origin.elapsed().as_nanos() as u64;
