@@ -26,10 +26,6 @@ use super::track::Track;
 use crate::config::IceServer;
 use crate::signalling::{ClientMessage, EndpointId, ServerMessage, Signaller, SignallingTarget};
 
-/// How long we wait for a newcomer's own first offer before offering (see
-/// [`PeerConnection::new`]). Browsers offer within tens of milliseconds of joining.
-const FIRST_OFFER_HOLD: Duration = Duration::from_millis(1500);
-
 /// How long a source published at run time may take to produce its first caps.
 pub const PUBLISH_CAPS_LIMIT: Duration = Duration::from_secs(10);
 
@@ -477,7 +473,7 @@ impl Runner {
                 });
                 for id in peers {
                     // We joined after them: we are the polite one.
-                    self.add_peer(id, true, None, peer_tx);
+                    self.add_peer(id, true, peer_tx);
                     let description = descriptions.get(&id).cloned().flatten();
                     let _ = self
                         .events
@@ -485,7 +481,7 @@ impl Runner {
                 }
             }
             ServerMessage::Peer { id } => {
-                self.add_peer(id, false, Some(FIRST_OFFER_HOLD), peer_tx);
+                self.add_peer(id, false, peer_tx);
                 let _ = self.events.send(EndpointEvent::PeerJoined {
                     id,
                     description: None,
@@ -664,7 +660,6 @@ impl Runner {
         &mut self,
         id: EndpointId,
         polite: bool,
-        hold_first_offer: Option<Duration>,
         peer_tx: &mpsc::UnboundedSender<PeerEvent>,
     ) {
         match PeerConnection::new(
@@ -675,7 +670,6 @@ impl Runner {
             self.options.ice_servers.clone(),
             self.options.ice_local_addresses.clone(),
             self.broadcast_channels.clone(),
-            hold_first_offer,
             peer_tx.clone(),
         ) {
             Ok(peer) => {
@@ -689,20 +683,13 @@ impl Runner {
         let Some(peer) = self.peers.get_mut(&event.peer) else {
             return;
         };
-        match event.event {
-            PeerSignal::ReleaseFirstOffer => {
-                let outgoing = peer.release_first_offer();
-                self.send_all(event.peer, outgoing, signaller);
-                return;
-            }
-            PeerSignal::TrackRemoved(id) => {
-                let _ = self.events.send(EndpointEvent::TrackRemoved {
-                    peer: event.peer,
-                    id,
-                });
-                return;
-            }
-            _ => {}
+        // A removed track is reported whatever webrtcbin it came from: it is a rebuild's.
+        if let PeerSignal::TrackRemoved(id) = event.event {
+            let _ = self.events.send(EndpointEvent::TrackRemoved {
+                peer: event.peer,
+                id,
+            });
+            return;
         }
         if peer.generation() != event.generation {
             // From a webrtcbin that was rebuilt away.
@@ -710,6 +697,14 @@ impl Runner {
         }
         match event.event {
             PeerSignal::Negotiation(e) => self.feed(event.peer, e, signaller),
+            PeerSignal::CapsArrived => {
+                let outgoing = peer.caps_arrived();
+                self.send_all(event.peer, outgoing, signaller);
+            }
+            PeerSignal::CapsOverdue => {
+                let outgoing = peer.caps_overdue();
+                self.send_all(event.peer, outgoing, signaller);
+            }
             PeerSignal::RemoteChannel(spec) => peer.remember_remote_channel(spec),
             PeerSignal::Channel(signal) => {
                 if let ChannelSignal::Closed { label } = &signal {
@@ -729,7 +724,7 @@ impl Runner {
             PeerSignal::TrackAdded(track) => {
                 let _ = self.events.send(EndpointEvent::TrackAdded(track));
             }
-            PeerSignal::ReleaseFirstOffer | PeerSignal::TrackRemoved(_) => {}
+            PeerSignal::TrackRemoved(_) => {}
             PeerSignal::ConnectionState(state) => {
                 peer.state = state;
                 let state = connection_state_name(state);

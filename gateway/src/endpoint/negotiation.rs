@@ -495,6 +495,38 @@ pub enum Phase {
     Failed,
 }
 
+/// What a sending branch's caps reaching webrtcbin calls for. webrtcbin builds a branch's
+/// m-line from its caps, so an offer made before they came may have left it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapsStep {
+    /// Nothing: an exchange already made every published source send. An offer would change
+    /// nothing, and a needless offer toward a newcomer crosses the browser's next one.
+    Nothing,
+    /// An exchange is under way: its end tells whether it carried the media (an offer created
+    /// before the caps came may have left it out; an answer may have carried it).
+    DecideAfterExchange,
+    /// Ask for an offer.
+    Offer,
+}
+
+impl Phase {
+    /// What to do when a sending branch's caps arrive in this phase; `sending_negotiated`:
+    /// every published source already sends in the session.
+    pub fn on_sending_caps(self, sending_negotiated: bool) -> CapsStep {
+        match self {
+            Phase::Stable if sending_negotiated => CapsStep::Nothing,
+            Phase::Stable | Phase::Rebuilding | Phase::Failed => CapsStep::Offer,
+            Phase::CreatingOffer
+            | Phase::SettingLocalOffer
+            | Phase::HaveLocalOffer
+            | Phase::SettingRemoteAnswer
+            | Phase::SettingRemoteOffer
+            | Phase::CreatingAnswer
+            | Phase::SettingLocalAnswer => CapsStep::DecideAfterExchange,
+        }
+    }
+}
+
 /// How long to wait before asking webrtcbin again for an offer it created incomplete.
 pub const OFFER_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
 /// Incomplete offers retried in a row before the webrtcbin is rebuilt.

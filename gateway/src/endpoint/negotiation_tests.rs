@@ -1753,3 +1753,49 @@ fn once_the_rebuilt_offerer_has_offered_remote_offers_apply_on_it() {
     );
     assert_eq!(m.rebuilds(), 1);
 }
+
+// ----- a sending branch's caps arriving -----
+
+#[test]
+fn caps_for_media_already_sending_ask_for_nothing() {
+    assert_eq!(Phase::Stable.on_sending_caps(true), CapsStep::Nothing);
+}
+
+#[test]
+fn caps_before_the_media_is_negotiated_ask_for_an_offer() {
+    assert_eq!(Phase::Stable.on_sending_caps(false), CapsStep::Offer);
+}
+
+#[test]
+fn caps_during_an_exchange_wait_for_its_end_to_tell() {
+    for phase in [
+        Phase::CreatingOffer,
+        Phase::SettingLocalOffer,
+        Phase::HaveLocalOffer,
+        Phase::SettingRemoteAnswer,
+        Phase::SettingRemoteOffer,
+        Phase::CreatingAnswer,
+        Phase::SettingLocalAnswer,
+    ] {
+        for negotiated in [false, true] {
+            assert_eq!(
+                phase.on_sending_caps(negotiated),
+                CapsStep::DecideAfterExchange,
+                "{phase:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn caps_during_a_rebuild_or_after_failure_ask_for_an_offer_the_machine_handles() {
+    for phase in [Phase::Rebuilding, Phase::Failed] {
+        for negotiated in [false, true] {
+            assert_eq!(
+                phase.on_sending_caps(negotiated),
+                CapsStep::Offer,
+                "{phase:?}"
+            );
+        }
+    }
+}

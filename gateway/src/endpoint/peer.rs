@@ -15,12 +15,16 @@ use std::sync::{Arc, Mutex};
 
 use super::datachannel::{self, ChannelSignal, ChannelSpec, Payload};
 use super::media::Published;
-use super::negotiation::{Action, Diagnostic, Event, Machine, Offerer};
+use super::negotiation::{Action, CapsStep, Diagnostic, Event, Machine, Offerer};
 use super::sdp_map::{self, SectionMap, WireSection};
 use super::track::{self, Received, Track};
 use crate::config::IceServer;
 use crate::signalling::protocol::{IceCandidate, SdpType, SessionDescription};
 use crate::signalling::EndpointId;
+
+/// How long a fresh webrtcbin's sending branches may take to bring their caps before it
+/// offers without the missing ones. A running source's caps come within milliseconds.
+const CAPS_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How long a webrtcbin may take to stop before it is abandoned.
 const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -46,8 +50,11 @@ pub enum PeerSignal {
     ConnectionState(gst_webrtc::WebRTCPeerConnectionState),
     /// A data channel opened, closed or delivered a message.
     Channel(ChannelSignal),
-    /// Time is up for holding back our first offer (see [`PeerConnection::new`]).
-    ReleaseFirstOffer,
+    /// A sending branch's caps reached webrtcbin (see [`PeerConnection::caps_arrived`]).
+    CapsArrived,
+    /// The sending branches of a fresh webrtcbin took too long to bring their caps (see
+    /// [`PeerConnection::caps_arrived`]).
+    CapsOverdue,
     /// The peer opened a channel: it is reopened from our side on a rebuilt webrtcbin (see
     /// [`PeerConnection::remember_remote_channel`]).
     RemoteChannel(ChannelSpec),
@@ -142,21 +149,23 @@ pub struct PeerConnection {
     /// The channels the peer opened and has not closed: a rebuilt webrtcbin (a new SCTP
     /// association) opens them from our side, since the peer does not open them again.
     remote_channel_specs: Vec<ChannelSpec>,
-    /// While `Some`, negotiation-needed is held back; `Some(true)` once one was held.
-    first_offer_hold: Option<bool>,
-    /// A negotiation-needed was held when the peer's first offer came: once our answer is
-    /// sent, offer only if that answer left some of our media or channels out.
-    offer_unless_answered: bool,
+    /// A sending branch's caps arrived during an exchange: whether to offer is decided when
+    /// the exchange ends (see [`Self::caps_arrived`]).
+    caps_during_exchange: bool,
+    /// Sending branches of the live webrtcbin whose caps have not reached it yet: no offer is
+    /// made before they all have (see [`Self::caps_arrived`]).
+    caps_pending: usize,
+    /// An offer was asked for while caps were pending: it is made once they are in.
+    offer_waits_for_caps: bool,
     /// The latest connection state webrtcbin reported.
     pub state: gst_webrtc::WebRTCPeerConnectionState,
 }
 
 impl PeerConnection {
-    /// `hold_first_offer`: toward a peer that just joined (we are impolite), wait this long for
-    /// its own first offer before offering. A browser that joins with media or channels offers
-    /// at once; answering it avoids a collision that Chromium resolves by rolling back its offer
-    /// and then failing to start SCTP for webrtcbin's data section. A viewer-only browser never
-    /// offers: it gets our offer when the time is up.
+    /// A peer connection to `id` on a fresh webrtcbin in `pipeline`, fed by `published`, opening
+    /// `channel_specs`. We offer as soon as our media's caps reach webrtcbin, polite or not:
+    /// a collision with the peer's own first offer is ordinary glare (see
+    /// [`Self::caps_arrived`] for the one offer we leave out).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: EndpointId,
@@ -166,20 +175,8 @@ impl PeerConnection {
         ice_servers: Vec<IceServer>,
         local_addresses: Vec<std::net::IpAddr>,
         channel_specs: Vec<ChannelSpec>,
-        hold_first_offer: Option<std::time::Duration>,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> anyhow::Result<PeerConnection> {
-        if let Some(hold) = hold_first_offer {
-            let events = events.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(hold).await;
-                let _ = events.send(PeerEvent {
-                    peer: id,
-                    generation: 0,
-                    event: PeerSignal::ReleaseFirstOffer,
-                });
-            });
-        }
         let mut peer = PeerConnection {
             id,
             machine: Machine::new(polite),
@@ -192,8 +189,9 @@ impl PeerConnection {
             next_generation: 1,
             channel_specs,
             remote_channel_specs: Vec::new(),
-            first_offer_hold: hold_first_offer.map(|_| false),
-            offer_unless_answered: false,
+            caps_during_exchange: false,
+            caps_pending: 0,
+            offer_waits_for_caps: false,
             state: gst_webrtc::WebRTCPeerConnectionState::New,
         };
         peer.build(Vec::new())?;
@@ -239,22 +237,36 @@ impl PeerConnection {
             .collect()
     }
 
-    /// Asks for an offer once a sending branch's caps reach webrtcbin: webrtcbin builds the
-    /// branch's m-line from them, and an offer made earlier would leave it out.
+    /// Reports when a sending branch's caps have reached webrtcbin: webrtcbin builds the
+    /// branch's m-line from them, and an offer made earlier would leave it out. Reported at the
+    /// first buffer after the caps event, not at the event: a pad pushes its sticky events to
+    /// the peer pad before a buffer's probes run, so webrtcbin has handled the caps by then (an
+    /// offer may follow at once; see [`Self::caps_arrived`] for why it must find them there).
     fn ask_when_caps_arrive(&self, queue: &gst::Element, generation: u64) {
         let (events, peer) = (self.events.clone(), self.id);
         let Some(src) = queue.static_pad("src") else {
             return;
         };
-        src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-            let is_caps = matches!(info.data, Some(gst::PadProbeData::Event(ref e)) if e.type_() == gst::EventType::Caps);
-            if !is_caps {
-                return gst::PadProbeReturn::Ok;
+        let caps_seen = std::sync::atomic::AtomicBool::new(false);
+        let watched = gst::PadProbeType::EVENT_DOWNSTREAM
+            | gst::PadProbeType::BUFFER
+            | gst::PadProbeType::BUFFER_LIST;
+        src.add_probe(watched, move |_, info| {
+            match info.data {
+                Some(gst::PadProbeData::Event(ref e)) => {
+                    if e.type_() == gst::EventType::Caps {
+                        caps_seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    return gst::PadProbeReturn::Ok;
+                }
+                Some(gst::PadProbeData::Buffer(_) | gst::PadProbeData::BufferList(_))
+                    if caps_seen.load(std::sync::atomic::Ordering::Relaxed) => {}
+                _ => return gst::PadProbeReturn::Ok,
             }
             let _ = events.send(PeerEvent {
                 peer,
                 generation,
-                event: PeerSignal::Negotiation(Event::NegotiationNeeded),
+                event: PeerSignal::CapsArrived,
             });
             gst::PadProbeReturn::Remove
         });
@@ -302,47 +314,61 @@ impl PeerConnection {
     /// Feeds an event to the machine and performs what it asks. Signalling output is returned
     /// for the endpoint to send, in order.
     pub fn handle(&mut self, event: Event) -> Vec<Outgoing> {
-        if let Some(held) = &mut self.first_offer_hold {
-            match &event {
-                Event::NegotiationNeeded => {
-                    *held = true;
-                    return Vec::new();
-                }
-                Event::RemoteSdp(d) if d.kind == SdpType::Offer => {
-                    // Their offer came first: answer it, then offer what we still need. Usually
-                    // nothing: webrtcbin puts our media into the answer. An offer anyway would
-                    // be a second round the browser may collide with (measured in the churn
-                    // trial: Chromium then fails its answer with "Failed to setup RTCP mux").
-                    self.offer_unless_answered = self.first_offer_hold.take() == Some(true);
-                }
-                _ => {}
-            }
-        }
         self.run(event)
     }
 
-    /// Whether the answer just set and sent (`sdp`) has every published source sending and,
-    /// if we open channels, a data section: then no offer of ours is needed after it.
-    fn answer_carries_everything(&self, sdp: &str) -> bool {
+    /// Whether every published source has a transceiver that a completed exchange made send.
+    fn sending_negotiated(&self) -> bool {
         let Some(branch) = &self.branch else {
             return false;
         };
-        let media = branch.sending.iter().all(|t| {
-            use gst_webrtc::WebRTCRTPTransceiverDirection as D;
-            let mid = t.property::<Option<String>>("mid");
-            let direction = t.property::<D>("current-direction");
-            mid.is_some() && matches!(direction, D::Sendrecv | D::Sendonly)
-        });
-        let no_channels = self.channel_specs.is_empty() && self.remote_channel_specs.is_empty();
-        let channels = no_channels || sdp.contains("\nm=application");
-        media && branch.sending.len() >= self.published.len() && channels
+        branch.sending.len() >= self.published.len()
+            && branch.sending.iter().all(|t| {
+                use gst_webrtc::WebRTCRTPTransceiverDirection as D;
+                let mid = t.property::<Option<String>>("mid");
+                let direction = t.property::<D>("current-direction");
+                mid.is_some() && matches!(direction, D::Sendrecv | D::Sendonly)
+            })
     }
 
-    /// Stops holding back our first offer; makes it now if one was held.
-    pub fn release_first_offer(&mut self) -> Vec<Outgoing> {
-        match self.first_offer_hold.take() {
-            Some(true) => self.run(Event::NegotiationNeeded),
-            _ => Vec::new(),
+    /// A sending branch's caps reached webrtcbin: normally a reason to offer. Not when an
+    /// exchange has already put every published source into the session, sending: that offer
+    /// would change nothing, and toward a newcomer it lands just when the browser offers again
+    /// (an rtcpool page opens its channel once the first exchange is done). Chromium, polite,
+    /// then rolls its offer back, takes ours and fails its answer: "Failed to setup RTCP mux"
+    /// (measured in the churn trial under CPU load). Caps that arrive during an exchange wait
+    /// for its end, which tells whether it carried them.
+    ///
+    /// A fresh webrtcbin offers only once every sending branch's caps are in: an offer created
+    /// while one sink pad had none yet got its m-line from queried caps, the answer was then
+    /// applied to the wrong transceiver, and the next offer aborted the process (webrtcbin
+    /// 1.22: assertion `trans->mline == -1 || trans->mline == media_idx` in
+    /// `sdp_media_from_transceiver`; seen with a camera's audio and video and a browser that
+    /// joined after it).
+    pub fn caps_arrived(&mut self) -> Vec<Outgoing> {
+        if self.caps_pending > 0 {
+            self.caps_pending -= 1;
+            if self.caps_pending > 0 {
+                return Vec::new();
+            }
+            if mem::take(&mut self.offer_waits_for_caps) {
+                return self.handle(Event::NegotiationNeeded);
+            }
+        }
+        match self
+            .machine
+            .phase()
+            .on_sending_caps(self.sending_negotiated())
+        {
+            CapsStep::Nothing => {
+                tracing::debug!(peer = %self.id, "caps arrived for media already negotiated: no offer");
+                Vec::new()
+            }
+            CapsStep::DecideAfterExchange => {
+                self.caps_during_exchange = true;
+                Vec::new()
+            }
+            CapsStep::Offer => self.handle(Event::NegotiationNeeded),
         }
     }
 
@@ -350,6 +376,10 @@ impl PeerConnection {
         let mut outgoing = Vec::new();
         let mut pending = vec![event];
         while let Some(event) = pending.pop() {
+            if matches!(event, Event::NegotiationNeeded) && self.caps_pending > 0 {
+                self.offer_waits_for_caps = true;
+                continue;
+            }
             let event = self.translate_for_machine(event);
             for action in self.machine.on(event) {
                 if let Some(follow_up) = self.perform(action, &mut outgoing) {
@@ -491,13 +521,7 @@ impl PeerConnection {
                 if desc.kind == SdpType::Offer {
                     desc.sdp = super::sdp::number_new_data_section(&desc.sdp);
                 }
-                let answer_left_out = desc.kind == SdpType::Answer
-                    && mem::take(&mut self.offer_unless_answered)
-                    && !self.answer_carries_everything(&desc.sdp);
                 outgoing.push(Outgoing::Sdp(desc));
-                if answer_left_out {
-                    return Some(Event::NegotiationNeeded);
-                }
             }
             Action::SendCandidate(c) => outgoing.push(Outgoing::Candidate(c)),
             Action::Rebuild { reason } => {
@@ -542,6 +566,10 @@ impl PeerConnection {
                 let unsent = branch.sending.iter().any(|t| t.mid().is_none());
                 if let Diagnostic::ExchangeCompleted { offerer, .. } = d {
                     self.link_alternatives(offerer);
+                    if mem::take(&mut self.caps_during_exchange) && !self.sending_negotiated() {
+                        tracing::debug!(peer = %self.id, "caps arrived during an exchange that left media out: offering it");
+                        return Some(Event::NegotiationNeeded);
+                    }
                 }
                 if let Diagnostic::ExchangeCompleted {
                     offerer: Offerer::Remote,
@@ -637,6 +665,9 @@ impl PeerConnection {
     /// callbacks. `layout`: the session's sections it must offer (see [`sdp_map`]); it gets a
     /// receive-only transceiver for each one no published source covers, and a data section.
     fn build(&mut self, layout: Vec<WireSection>) -> anyhow::Result<()> {
+        // Caps reported by the webrtcbin being replaced no longer count.
+        self.caps_during_exchange = false;
+        self.offer_waits_for_caps = false;
         let generation = self.next_generation;
         self.next_generation += 1;
         let webrtcbin = gst::ElementFactory::make("webrtcbin")
@@ -766,6 +797,14 @@ impl PeerConnection {
         for ((queue, transceiver), source) in queues.into_iter().zip(&self.published) {
             outputs.push(self.start_output(source.clone(), queue, transceiver, generation)?);
         }
+        self.caps_pending = outputs.iter().filter(|o| o.tee_pad.is_some()).count();
+        if self.caps_pending > 0 {
+            let send = send.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(CAPS_LIMIT).await;
+                send(PeerSignal::CapsOverdue);
+            });
+        }
         let to_open = self.channels_to_open();
         for spec in &to_open {
             open_channel(&webrtcbin, spec, &channels, self.reporter(generation));
@@ -866,6 +905,22 @@ impl PeerConnection {
             alternative: None,
             transceiver,
         })
+    }
+
+    /// The caps limit passed with some sending branch's caps still missing (a source that
+    /// stalled): offer without them rather than never; their caps, when they come, ask again.
+    pub fn caps_overdue(&mut self) -> Vec<Outgoing> {
+        if self.caps_pending == 0 {
+            return Vec::new();
+        }
+        tracing::warn!(peer = %self.id, missing = self.caps_pending,
+            "a published source brought no caps to this peer in time: offering without it");
+        self.caps_pending = 0;
+        if mem::take(&mut self.offer_waits_for_caps) {
+            self.handle(Event::NegotiationNeeded)
+        } else {
+            Vec::new()
+        }
     }
 
     /// Stops sending a source to this peer. Its transceiver stays in the session, idle, until

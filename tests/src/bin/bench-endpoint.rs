@@ -100,8 +100,7 @@ struct Args {
     /// glare: bound on one round's convergence (a round not converged by then is a failure).
     #[arg(long, default_value_t = 15)]
     glare_limit_secs: u64,
-    /// glare: wait after a join before colliding; must exceed the endpoint's 1.5 s hold of its
-    /// first offer toward a newcomer, or only one side offers.
+    /// glare: wait after a join before colliding, so that both peer connections exist.
     #[arg(long, default_value_t = 1700)]
     glare_settle_ms: u64,
 

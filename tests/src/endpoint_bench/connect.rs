@@ -131,7 +131,7 @@ pub async fn run(bench: &Bench, args: &ConnectArgs) -> anyhow::Result<Section> {
         if args.joiner_video {
             "publishes TestVideo too (so it offers at once)"
         } else {
-            "is receive-only (so the first offer waits for the 1.5 s newcomer hold)"
+            "is receive-only (so only the long-lived endpoint offers)"
         }
     ));
     if done < args.joins {

@@ -4,8 +4,8 @@
 //! Only a peer connection's *first* data channel makes webrtcbin renegotiate (later channels
 //! ride the SCTP association already there), so each round uses a fresh peer connection: the
 //! pair's second endpoint B joins anew (and is the polite side, having joined later), both
-//! wait until A's 1.5 s hold of its first offer toward a newcomer is over, then both call
-//! `create_channel` back to back. A round converges when both report the peer connected and
+//! let the join settle (neither publishes media, so neither offers on its own), then both
+//! call `create_channel` back to back. A round converges when both report the peer connected and
 //! both channels open on both sides, and a text message crosses each channel; it fails if that
 //! does not happen within the bound. Whether the two offers really collided is read from the
 //! negotiation's own log: the impolite A ignoring B's offer, or the polite B dropping,
@@ -31,7 +31,7 @@ pub struct GlareArgs {
     pub max_time: Duration,
     /// Bound on create_channel -> converged.
     pub limit: Duration,
-    /// Wait after the join before colliding (beyond the endpoint's 1.5 s first-offer hold).
+    /// Wait after the join before colliding.
     pub settle: Duration,
 }
 
@@ -315,7 +315,7 @@ async fn one_round(
             return out;
         }
     };
-    // A learns of B (rtc:peer) and holds its first offer toward it for 1.5 s.
+    // A learns of B (rtc:peer); with no media and no channel, neither offers yet.
     let mut seen = (Seen::default(), Seen::default());
     let joined_by = Instant::now() + super::JOIN_LIMIT;
     let mut a_knows_b = false;
