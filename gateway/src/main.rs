@@ -211,6 +211,9 @@ fn list_plugins(config: &std::path::Path, dir: Option<PathBuf>) -> ExitCode {
 
 fn run(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
+    // First, while nothing else has run: when it re-executes, this process is replaced and
+    // the new one comes back here with G_SLICE set.
+    let slice = poolgate::memory::ensure_glib_slice_malloc(config.memory.glib_slice_malloc);
     // Before any thread exists: the arena cap only governs arenas created after it.
     let arenas = poolgate::memory::apply(&config.memory);
     let filter = EnvFilter::try_from_default_env()
@@ -227,6 +230,12 @@ fn run(path: &std::path::Path) -> anyhow::Result<()> {
         path.display()
     );
     tracing::info!("{arenas}");
+    match slice {
+        poolgate::memory::SlicePlan::Lost | poolgate::memory::SlicePlan::Failed(_) => {
+            tracing::warn!("{slice}")
+        }
+        _ => tracing::info!("{slice}"),
+    }
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

@@ -408,3 +408,118 @@ fn every_shipped_config_passes_check_config() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("insecure_no_auth"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `G_SLICE` as the process `pid` was started with it (`/proc/<pid>/environ`).
+fn start_env(pid: u32, name: &str) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    environ.split(|b| *b == 0).find_map(|entry| {
+        let value = entry.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
+        Some(String::from_utf8_lossy(value).into_owned())
+    })
+}
+
+/// The value of the unlabelled metric `name` in a Prometheus text.
+fn metric(text: &str, name: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.trim().to_string())
+}
+
+#[test]
+fn the_gateway_runs_with_glib_slices_on_malloc_by_reexecuting_itself() {
+    let dir = temp_dir("slice");
+    let default = write_config(&dir, "insecure_no_auth = true\n");
+    // Default: the process re-executed itself (same pid) with G_SLICE=always-malloc, says so
+    // once, and reports it.
+    let mut run = Running::start(&default, &[]);
+    let addr = run.admin_addr();
+    let pid = run.child.id();
+    assert_eq!(
+        start_env(pid, "G_SLICE").as_deref(),
+        Some("always-malloc"),
+        "log: {:#?}",
+        run.log
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap()
+            .trim(),
+        "poolgate",
+        "the re-executed process keeps its name"
+    );
+    let (status, text) = get(&addr, "/metrics", None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        metric(&text, "poolgate_glib_slice_always_malloc").as_deref(),
+        Some("1")
+    );
+    let (status, log) = run.terminate();
+    assert!(status.success(), "exit status {status}");
+    let said: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("re-executed with G_SLICE=always-malloc"))
+        .collect();
+    assert_eq!(said.len(), 1, "{log:#?}");
+    assert_eq!(
+        log.iter().filter(|l| l.contains("starting with")).count(),
+        1,
+        "the first start must not log: {log:#?}"
+    );
+
+    // The operator's own G_SLICE wins: kept as it is, no re-execution.
+    let mut run = Running::start(&default, &[("G_SLICE", "debug-blocks")]);
+    let addr = run.admin_addr();
+    assert_eq!(
+        start_env(run.child.id(), "G_SLICE").as_deref(),
+        Some("debug-blocks")
+    );
+    assert_eq!(
+        start_env(run.child.id(), "POOLGATE_GLIB_SLICE_REEXEC"),
+        None
+    );
+    let (_, text) = get(&addr, "/metrics", None);
+    assert_eq!(
+        metric(&text, "poolgate_glib_slice_always_malloc").as_deref(),
+        Some("0")
+    );
+    let (status, log) = run.terminate();
+    assert!(status.success());
+    assert!(
+        log.iter()
+            .any(|l| l.contains("G_SLICE=\"debug-blocks\" of the environment")),
+        "{log:#?}"
+    );
+
+    // Turned off: GLib's own slice allocator.
+    let off = dir.join("off.toml");
+    std::fs::write(
+        &off,
+        "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+         insecure_no_auth = true\n[memory]\nglib_slice_malloc = false\n",
+    )
+    .unwrap();
+    let mut run = Running::start(&off, &[]);
+    let addr = run.admin_addr();
+    assert_eq!(start_env(run.child.id(), "G_SLICE"), None);
+    let (_, text) = get(&addr, "/metrics", None);
+    assert_eq!(
+        metric(&text, "poolgate_glib_slice_always_malloc").as_deref(),
+        Some("0")
+    );
+    let (status, _) = run.terminate();
+    assert!(status.success());
+
+    // A re-executed start that lost G_SLICE does not re-execute again (no loop): it starts,
+    // and warns.
+    let mut run = Running::start(&default, &[("POOLGATE_GLIB_SLICE_REEXEC", "1")]);
+    run.admin_addr();
+    assert_eq!(start_env(run.child.id(), "G_SLICE"), None);
+    let (status, log) = run.terminate();
+    assert!(status.success());
+    assert!(
+        log.iter()
+            .any(|l| l.contains("WARN") && l.contains("not re-executed again")),
+        "{log:#?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

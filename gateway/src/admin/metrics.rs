@@ -200,6 +200,13 @@ pub fn render(ctx: &AdminContext) -> prometheus::Result<String> {
     )?
     .with_label_values(&[env!("CARGO_PKG_VERSION")])
     .set(1);
+    gauge(
+        &registry,
+        "poolgate_glib_slice_always_malloc",
+        "1 when GLib's slice allocator is on malloc (G_SLICE=always-malloc at start, \
+         memory.glib_slice_malloc), else 0.",
+    )?
+    .set(i64::from(crate::memory::glib_slice_always_malloc()));
     super::bridge_metrics::register(&registry, &ctx.bridges)?;
 
     let mut out = Vec::new();

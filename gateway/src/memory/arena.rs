@@ -22,6 +22,11 @@ pub struct MemoryConfig {
     /// pipeline freed back to the system (`malloc_trim`): otherwise glibc keeps it, and a
     /// process whose endpoints come and go grows by it (README, "Memory allocator").
     pub trim_after_endpoint_stop: bool,
+    /// Run with GLib's slice allocator on malloc (`G_SLICE=always-malloc`, set by re-executing
+    /// the program at start, see [`super::ensure_glib_slice_malloc`]): its own caches keep
+    /// what threads that come and go freed (README, "Memory allocator"). A `G_SLICE` of the
+    /// environment wins.
+    pub glib_slice_malloc: bool,
 }
 
 impl Default for MemoryConfig {
@@ -29,6 +34,7 @@ impl Default for MemoryConfig {
         MemoryConfig {
             malloc_arena_max: DEFAULT_ARENA_MAX,
             trim_after_endpoint_stop: true,
+            glib_slice_malloc: true,
         }
     }
 }
@@ -126,6 +132,11 @@ mod tests {
         assert!(c.trim_after_endpoint_stop, "on unless turned off");
         let c: MemoryConfig = toml::from_str("trim_after_endpoint_stop = false").unwrap();
         assert!(!c.trim_after_endpoint_stop);
+        assert!(c.glib_slice_malloc, "on unless turned off");
+        let c: MemoryConfig = toml::from_str("glib_slice_malloc = false").unwrap();
+        assert!(!c.glib_slice_malloc);
+        let e = toml::from_str::<MemoryConfig>("glib_slice_malloc = 1").unwrap_err();
+        assert!(e.to_string().contains("glib_slice_malloc"), "{e}");
         let e = toml::from_str::<MemoryConfig>("arenas = 1").unwrap_err();
         assert!(e.to_string().contains("arenas"), "{e}");
         let e = toml::from_str::<MemoryConfig>("malloc_arena_max = -1").unwrap_err();

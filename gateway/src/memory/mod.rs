@@ -5,13 +5,19 @@
 //! starts and ends such threads all the time; each arena keeps its own freed memory and
 //! fragments on its own, so resident memory creeps up with churn although nothing is leaked
 //! (README, "Memory allocator"). Capping the arena count keeps that memory in a few shared
-//! heaps where it is reused.
+//! heaps where it is reused. GLib's slice allocator, which GStreamer allocates most small
+//! objects from, is put on malloc too (`G_SLICE=always-malloc`), so the same rules govern it.
 
 mod arena;
+mod slice;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use arena::{plan, ArenaPlan, MemoryConfig, ARENA_ENV};
+pub use slice::{
+    ensure_glib_slice_malloc, glib_slice_always_malloc, slice_plan, SlicePlan, ALWAYS_MALLOC,
+    REEXEC_MARKER, SLICE_ENV,
+};
 
 /// Whether [`release_after_endpoint_stop`] trims; set by [`apply`]. On by default, so a
 /// library user (a test, a benchmark) that never calls `apply` trims too.

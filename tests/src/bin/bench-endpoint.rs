@@ -131,20 +131,26 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    poolgate_tests::namespace::enter_loopback_only();
-    let cli = Cli::parse();
     // The allocator as the `poolgate` binary sets it, before any thread: the figures are the
-    // gateway's. `MALLOC_ARENA_MAX=0` in the environment measures glibc's own default, and
-    // `BENCH_NO_ENDPOINT_TRIM=1` the endpoints without a trim after each stop.
+    // gateway's. GLib's slice allocator on malloc the same way (this program re-executes
+    // itself with G_SLICE=always-malloc; its `peer` children inherit it); `G_SLICE=` (empty)
+    // in the environment measures GLib's own slice allocator, `MALLOC_ARENA_MAX=0` glibc's
+    // default arenas, and `BENCH_NO_ENDPOINT_TRIM=1` the endpoints without a trim after each
+    // stop.
     let memory = poolgate::memory::MemoryConfig {
         trim_after_endpoint_stop: std::env::var_os("BENCH_NO_ENDPOINT_TRIM").is_none(),
         ..Default::default()
     };
+    let slice = poolgate::memory::ensure_glib_slice_malloc(memory.glib_slice_malloc);
+    poolgate_tests::namespace::enter_loopback_only();
+    let cli = Cli::parse();
     let arenas = poolgate::memory::apply(&memory);
     if cli.command.is_none() {
         eprintln!(
-            "bench-endpoint: {arenas}; trim after an endpoint stops: {}",
-            memory.trim_after_endpoint_stop
+            "bench-endpoint: {arenas}; trim after an endpoint stops: {}; {slice}; \
+             slice allocator on malloc: {}",
+            memory.trim_after_endpoint_stop,
+            poolgate::memory::glib_slice_always_malloc()
         );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
