@@ -217,18 +217,27 @@ fn tap_packets(src: &gst::Element, shared: &Arc<Shared>) {
             pad.add_probe(
                 gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
                 move |pad, info| {
-                    match &info.data {
+                    let needed = match &info.data {
                         Some(gst::PadProbeData::Buffer(buffer)) => {
                             shared.deliver_rtp(session, buffer, pad)
                         }
                         Some(gst::PadProbeData::BufferList(list)) => {
-                            for buffer in list.iter() {
-                                shared.deliver_rtp(session, buffer, pad);
-                            }
+                            list.iter().fold(false, |needed, b| {
+                                shared.deliver_rtp(session, b, pad) | needed
+                            })
                         }
-                        _ => {}
+                        _ => true,
+                    };
+                    // Relayed and no fallback to feed: the jitter buffer, depayloader and
+                    // parser behind would work for nothing. `Handled`, not `Drop`: the
+                    // bindings own the packet here and free it themselves (with `Drop`, GStreamer
+                    // 1.22 then frees it again, as NULL, and logs a critical per packet).
+                    if needed {
+                        gst::PadProbeReturn::Ok
+                    } else {
+                        info.data = None;
+                        gst::PadProbeReturn::Handled
                     }
-                    gst::PadProbeReturn::Ok
                 },
             );
             None
