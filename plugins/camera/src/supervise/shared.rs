@@ -137,24 +137,29 @@ impl Shared {
     /// One of the camera's RTP packets of RTP session `session`, as it arrives on `pad` (on
     /// the receiving thread): counted, and to the outlet that relays that stream. Before that
     /// outlet is open, the packet is not relayed (peers start from a keyframe they ask for).
-    /// Returns whether the camera pipeline's frames branch still needs the packet: false once
-    /// the outlet relays and no peer takes the fallback, so nothing is depayloaded for nothing.
-    pub fn deliver_rtp(&self, session: u32, buffer: &gst::BufferRef, pad: &gst::Pad) -> bool {
+    pub fn deliver_rtp(&self, session: u32, buffer: &gst::BufferRef, pad: &gst::Pad) {
         let kind = [Kind::Video, Kind::Audio]
             .into_iter()
             .find(|k| self.relaying[index(*k)].load(Ordering::Acquire) == session);
         let Some(kind) = kind else {
-            return true;
+            return;
         };
         self.count_rtp(kind, buffer);
         let outlets = self.outlets.lock().unwrap();
-        match outlets.get(&kind).filter(|o| o.relays()) {
-            Some(outlet) => {
-                outlet.relay(buffer, || pad.current_caps());
-                outlet.needs_frames()
-            }
-            None => true,
+        if let Some(outlet) = outlets.get(&kind).filter(|o| o.relays()) {
+            outlet.relay(buffer, || pad.current_caps());
         }
+    }
+
+    /// Whether the camera pipeline's frames branch of relayed `kind` still needs its packets:
+    /// until the outlet is open (its first frame opens it), and then only while some peer
+    /// takes the fallback.
+    pub fn frames_needed(&self, kind: Kind) -> bool {
+        self.outlets
+            .lock()
+            .unwrap()
+            .get(&kind)
+            .is_none_or(|o| o.needs_frames())
     }
 
     /// Counts a relayed packet: its payload's bytes, and a frame when its timestamp is new.
