@@ -189,6 +189,13 @@ async fn passthrough_scenario(
         !repacketize
     );
     ensure!(metric(&status, "width") == Some(640.0), "{status:#?}");
+    // A relayed stream's metrics come from its packets and its SPS, not from parsed frames.
+    let status = wait_bridge(&gateway, "cam", |s| {
+        metric(s, "fps").is_some_and(|f| f > 0.0)
+            && metric(s, "bitrate_kbps").is_some_and(|k| k > 0.0)
+    })
+    .await?;
+    ensure!(metric(&status, "height") == Some(480.0), "{status:#?}");
     b.quit().await?;
     gateway.stop().await;
     server.stop();

@@ -4,3 +4,4 @@ pub mod codec;
 pub mod outlet;
 pub mod profile;
 pub mod relay;
+pub mod sps;

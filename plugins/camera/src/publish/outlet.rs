@@ -239,6 +239,13 @@ impl Outlet {
         self.frame_caps.lock().unwrap().clone()
     }
 
+    /// Whether this outlet needs the camera's frames now: always when it does not relay; when
+    /// it relays, only while peers take the fallback (the relay needs no frames; the metrics
+    /// come from the relayed packets).
+    pub fn needs_frames(&self) -> bool {
+        self.relay.is_none() || (self.fallback && self.fallback_wanted.load(Ordering::Acquire))
+    }
+
     /// Whether the stream as it is goes out as the camera's RTP packets.
     pub fn relays(&self) -> bool {
         self.relay.is_some()
@@ -292,6 +299,12 @@ impl Outlet {
             r.relay.restart();
             r.caps_read = false;
         }
+    }
+
+    /// The picture size of a relayed stream, from the last SPS the relay saw.
+    pub fn relay_dimensions(&self) -> Option<(u32, u32)> {
+        let relaying = self.relay.as_ref()?.lock().unwrap();
+        super::sps::dimensions(relaying.relay.sps()?)
     }
 
     /// Packets the relay put parameter sets in, and camera packets it dropped as not RTP.

@@ -156,6 +156,11 @@ impl Relay {
         self.pps = Some(pps);
     }
 
+    /// The last SPS NAL unit seen (in the stream or announced out of band).
+    pub fn sps(&self) -> Option<&[u8]> {
+        self.sps.as_deref()
+    }
+
     /// The packets to send for one camera packet received at `now_ns`: none (not RTP), the
     /// packet rewritten, or a parameter-set packet and then the packet.
     pub fn relay(&mut self, packet: &[u8], now_ns: u64) -> Vec<Vec<u8>> {

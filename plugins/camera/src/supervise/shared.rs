@@ -49,6 +49,9 @@ pub struct Shared {
     /// takes it).
     pub fallback: std::sync::Arc<AtomicBool>,
     last_frame: Mutex<Option<Instant>>,
+    /// The RTP timestamp of the last relayed packet, per kind (`u64::MAX`: none yet): a new
+    /// one is a new frame, for the counters.
+    relayed_timestamp: [AtomicU64; 2],
 }
 
 fn index(kind: Kind) -> usize {
@@ -71,6 +74,7 @@ impl Shared {
             keyframe_requests: AtomicU64::new(0),
             fallback: std::sync::Arc::new(AtomicBool::new(false)),
             last_frame: Mutex::new(None),
+            relayed_timestamp: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
         }
     }
 
@@ -105,10 +109,13 @@ impl Shared {
     /// the supervisor when it has none (the first frame, or the codec changed).
     pub fn deliver(&self, kind: Kind, sample: gst::Sample) {
         *self.last_frame.lock().unwrap() = Some(Instant::now());
-        let counters = self.counters(kind);
-        counters.frames.fetch_add(1, Ordering::Relaxed);
-        if let Some(b) = sample.buffer() {
-            counters.bytes.fetch_add(b.size() as u64, Ordering::Relaxed);
+        // A relayed stream is counted from its packets (see `deliver_rtp`).
+        if !self.relaying(kind) {
+            let counters = self.counters(kind);
+            counters.frames.fetch_add(1, Ordering::Relaxed);
+            if let Some(b) = sample.buffer() {
+                counters.bytes.fetch_add(b.size() as u64, Ordering::Relaxed);
+            }
         }
         let caps_name = sample
             .caps()
@@ -128,8 +135,8 @@ impl Shared {
     }
 
     /// One of the camera's RTP packets of RTP session `session`, as it arrives on `pad` (on
-    /// the receiving thread): to the outlet that relays that stream. Before that outlet is
-    /// open, the packet is not needed (peers start from a keyframe they ask for).
+    /// the receiving thread): counted, and to the outlet that relays that stream. Before that
+    /// outlet is open, the packet is not relayed (peers start from a keyframe they ask for).
     pub fn deliver_rtp(&self, session: u32, buffer: &gst::BufferRef, pad: &gst::Pad) {
         let kind = [Kind::Video, Kind::Audio]
             .into_iter()
@@ -137,9 +144,42 @@ impl Shared {
         let Some(kind) = kind else {
             return;
         };
+        self.count_rtp(kind, buffer);
         let outlets = self.outlets.lock().unwrap();
         if let Some(outlet) = outlets.get(&kind).filter(|o| o.relays()) {
             outlet.relay(buffer, || pad.current_caps());
+        }
+    }
+
+    /// Whether the camera pipeline's frames branch of relayed `kind` still needs its packets:
+    /// until the outlet is open (its first frame opens it), and then only while some peer
+    /// takes the fallback.
+    pub fn frames_needed(&self, kind: Kind) -> bool {
+        self.outlets
+            .lock()
+            .unwrap()
+            .get(&kind)
+            .is_none_or(|o| o.needs_frames())
+    }
+
+    /// Counts a relayed packet: its payload's bytes, and a frame when its timestamp is new.
+    fn count_rtp(&self, kind: Kind, buffer: &gst::BufferRef) {
+        let Ok(map) = buffer.map_readable() else {
+            return;
+        };
+        let Some(header) = map.get(..12) else {
+            return;
+        };
+        let timestamp = u64::from(u32::from_be_bytes([
+            header[4], header[5], header[6], header[7],
+        ]));
+        let counters = self.counters(kind);
+        counters
+            .bytes
+            .fetch_add(map.len() as u64 - 12, Ordering::Relaxed);
+        if self.relayed_timestamp[index(kind)].swap(timestamp, Ordering::Relaxed) != timestamp {
+            counters.frames.fetch_add(1, Ordering::Relaxed);
+            *self.last_frame.lock().unwrap() = Some(Instant::now());
         }
     }
 

@@ -355,14 +355,22 @@ impl Run {
             "keyframe_requests",
             self.shared.keyframe_requests.load(Ordering::Relaxed) as f64,
         );
+        // A relayed stream's size is its SPS's: its frames are not parsed while nobody takes
+        // the fallback, so their caps can be stale.
         let size: HashMap<&str, i32> = self
             .shared
             .outlets
             .lock()
             .unwrap()
             .get(&Kind::Video)
-            .and_then(|o| o.caps())
-            .and_then(|c| {
+            .and_then(|o| {
+                if let Some((width, height)) = o.relay_dimensions() {
+                    return Some(HashMap::from([
+                        ("width", width as i32),
+                        ("height", height as i32),
+                    ]));
+                }
+                let c = o.caps()?;
                 let s = c.structure(0)?;
                 Some(HashMap::from([
                     ("width", s.get::<i32>("width").ok()?),
