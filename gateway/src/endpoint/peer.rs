@@ -314,7 +314,21 @@ impl PeerConnection {
     /// Feeds an event to the machine and performs what it asks. Signalling output is returned
     /// for the endpoint to send, in order.
     pub fn handle(&mut self, event: Event) -> Vec<Outgoing> {
-        self.run(event)
+        let mut outgoing = Vec::new();
+        let mut pending = vec![event];
+        while let Some(event) = pending.pop() {
+            if matches!(event, Event::NegotiationNeeded) && self.caps_pending > 0 {
+                self.offer_waits_for_caps = true;
+                continue;
+            }
+            let event = self.translate_for_machine(event);
+            for action in self.machine.on(event) {
+                if let Some(follow_up) = self.perform(action, &mut outgoing) {
+                    pending.push(follow_up);
+                }
+            }
+        }
+        outgoing
     }
 
     /// Whether every published source has a transceiver that a completed exchange made send.
@@ -370,24 +384,6 @@ impl PeerConnection {
             }
             CapsStep::Offer => self.handle(Event::NegotiationNeeded),
         }
-    }
-
-    fn run(&mut self, event: Event) -> Vec<Outgoing> {
-        let mut outgoing = Vec::new();
-        let mut pending = vec![event];
-        while let Some(event) = pending.pop() {
-            if matches!(event, Event::NegotiationNeeded) && self.caps_pending > 0 {
-                self.offer_waits_for_caps = true;
-                continue;
-            }
-            let event = self.translate_for_machine(event);
-            for action in self.machine.on(event) {
-                if let Some(follow_up) = self.perform(action, &mut outgoing) {
-                    pending.push(follow_up);
-                }
-            }
-        }
-        outgoing
     }
 
     /// What webrtcbin generated, in the session's numbering the machine and the remote use
