@@ -8,8 +8,16 @@
 //! peer's queue. A `queue` alone does not shield the tee either: once its thread gets an error
 //! its sink pad returns that error to every later push. So each peer's branch is
 //! `queue ! fuse`, and the fuse turns every non-OK return from webrtcbin into OK (the buffer is
-//! dropped for that peer only) and logs the first one. Events and queries pass both ways
-//! untouched, keyframe requests from webrtcbin included.
+//! dropped for that peer only) and logs the first one.
+//!
+//! Caps are shielded the same way. A source is encoded once for every peer, so no peer may
+//! narrow its caps: a `tee` answers a caps query with what all its branches accept, and one
+//! webrtcbin that accepted nothing of the source's caps made that empty, the source failed to
+//! negotiate ("streaming stopped, reason not-negotiated") and every peer lost it. Seen in the
+//! churn trial, on a reconfigure during a glare between two endpoints. So the fuse answers caps
+//! and accept-caps queries itself (anything), and reports a caps event webrtcbin refused as
+//! taken (the buffers that follow are then refused, and dropped, for that peer only). Other
+//! events and queries pass both ways untouched, keyframe requests from webrtcbin included.
 
 use gstreamer as gst;
 use gstreamer::glib;
@@ -101,6 +109,40 @@ mod imp {
         }
     }
 
+    impl Fuse {
+        /// Caps and accept-caps are answered here, never by the peer; the rest is forwarded.
+        fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+            match query.view_mut() {
+                gst::QueryViewMut::Caps(q) => {
+                    let caps = q.filter_owned().unwrap_or_else(gst::Caps::new_any);
+                    q.set_result(&caps);
+                    true
+                }
+                gst::QueryViewMut::AcceptCaps(q) => {
+                    q.set_result(true);
+                    true
+                }
+                _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+            }
+        }
+
+        /// A caps event the peer refused is reported as taken: refusing it here would make the
+        /// queue before us fail, and the tee hand that failure to the source.
+        fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+            if event.type_() != gst::EventType::Caps {
+                return gst::Pad::event_default(pad, Some(&*self.obj()), event);
+            }
+            // Pushed by hand: the default handler drops caps on a pad that does not proxy them.
+            if !self.src.push_event(event) {
+                tracing::warn!(
+                    branch = %self.obj().name(),
+                    "a peer refused the source's caps; its media is dropped for that peer only"
+                );
+            }
+            true
+        }
+    }
+
     #[glib::object_subclass]
     impl ObjectSubclass for Fuse {
         const NAME: &'static str = "PoolgateFuse";
@@ -108,9 +150,9 @@ mod imp {
         type ParentType = gst::Element;
 
         fn with_class(klass: &Self::Class) -> Self {
-            let proxy = gst::PadFlags::PROXY_CAPS
-                | gst::PadFlags::PROXY_ALLOCATION
-                | gst::PadFlags::PROXY_SCHEDULING;
+            // The sink pad is not PROXY_CAPS: the peer has no say in the source's caps (see the
+            // module doc).
+            let proxy = gst::PadFlags::PROXY_ALLOCATION | gst::PadFlags::PROXY_SCHEDULING;
             let sink = gst::Pad::builder_from_template(&klass.pad_template("sink").expect("sink"))
                 .chain_function(|_, parent, buffer| {
                     Fuse::catch_panic_pad_function(
@@ -126,10 +168,26 @@ mod imp {
                         |fuse| Ok(fuse.pushed(fuse.src.push_list(list))),
                     )
                 })
+                .query_function(|pad, parent, query| {
+                    Fuse::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |fuse| fuse.sink_query(pad, query),
+                    )
+                })
+                .event_function(|pad, parent, event| {
+                    Fuse::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |fuse| fuse.sink_event(pad, event),
+                    )
+                })
                 .flags(proxy)
                 .build();
+            // Upstream, webrtcbin's caps queries still reach the source: it builds m-lines
+            // from the answer.
             let src = gst::Pad::builder_from_template(&klass.pad_template("src").expect("src"))
-                .flags(proxy)
+                .flags(proxy | gst::PadFlags::PROXY_CAPS)
                 .build();
             Fuse {
                 sink,
@@ -195,10 +253,19 @@ mod tests {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
 
-    /// A tee with two branches; the first ends in a sink that fails every buffer. Returns how
-    /// many buffers the second branch got and whether it saw the end of the stream, once it
+    /// How the first branch's sink fails.
+    #[derive(Clone, Copy)]
+    enum Failure {
+        /// It fails every buffer.
+        Flow,
+        /// It takes no caps the source can produce (video, from an audio source).
+        Caps,
+    }
+
+    /// A tee with two branches; the first ends in a sink that fails as `failure` says. Returns
+    /// how many buffers the second branch got with caps and whether it saw the end of the stream, once it
     /// has, or after an error on the bus, or after 20 s.
-    fn run(first_branch_fused: bool) -> (u64, bool) {
+    fn run(first_branch_fused: bool, failure: Failure) -> (u64, bool) {
         gst::init().unwrap();
         let pipeline = gst::Pipeline::new();
         let src = gst::ElementFactory::make("audiotestsrc")
@@ -209,14 +276,17 @@ mod tests {
             .property("allow-not-linked", true)
             .build()
             .unwrap();
-        let failing = gst_app::AppSink::builder()
-            .sync(false)
-            .callbacks(
+        let video = gst::Caps::new_empty_simple("video/x-raw");
+        let failing = match failure {
+            Failure::Flow => gst_app::AppSink::builder().callbacks(
                 gst_app::AppSinkCallbacks::builder()
                     .new_sample(|_| Err(gst::FlowError::Error))
                     .build(),
-            )
-            .build();
+            ),
+            Failure::Caps => gst_app::AppSink::builder().caps(&video),
+        }
+        .sync(false)
+        .build();
         let counted = Arc::new(AtomicU64::new(0));
         let ended = Arc::new(AtomicBool::new(false));
         let (seen, end) = (counted.clone(), ended.clone());
@@ -225,8 +295,10 @@ mod tests {
             .callbacks(
                 gst_app::AppSinkCallbacks::builder()
                     .new_sample(move |s| {
-                        let _ = s.pull_sample();
-                        seen.fetch_add(1, Ordering::Relaxed);
+                        // Counted only with caps: the fuse must pass them on.
+                        if s.pull_sample().is_ok_and(|s| s.caps().is_some()) {
+                            seen.fetch_add(1, Ordering::Relaxed);
+                        }
                         Ok(gst::FlowSuccess::Ok)
                     })
                     .eos(move |_| end.store(true, Ordering::Relaxed))
@@ -251,7 +323,15 @@ mod tests {
             .unwrap();
         src.link(&tee).unwrap();
         tee.link(&first).unwrap();
-        first.link(&failing).unwrap();
+        // Linked without a caps check: the sink's caps are the failure under test.
+        first
+            .static_pad("src")
+            .unwrap()
+            .link_full(
+                &failing.static_pad("sink").unwrap(),
+                gst::PadLinkCheck::empty(),
+            )
+            .unwrap();
         tee.link(&second).unwrap();
         second.link(&healthy).unwrap();
         pipeline.set_state(gst::State::Playing).unwrap();
@@ -275,7 +355,7 @@ mod tests {
 
     #[test]
     fn a_failing_peer_does_not_stop_the_source_for_the_others() {
-        let (got, eos) = run(true);
+        let (got, eos) = run(true, Failure::Flow);
         assert_eq!(got, 100, "the healthy peer got every buffer");
         assert!(eos, "the source ran to its end");
     }
@@ -284,7 +364,22 @@ mod tests {
     fn without_the_fuse_a_failing_branch_stops_the_source() {
         // What the fuse is for: a plain queue hands the error back through the tee.
         // (The source then ends its stream early: the healthy branch sees EOS all the same.)
-        let (got, _) = run(false);
+        let (got, _) = run(false, Failure::Flow);
         assert!(got < 100, "got {got}");
+    }
+
+    #[test]
+    fn a_peer_that_takes_none_of_the_caps_does_not_stop_the_source() {
+        let (got, eos) = run(true, Failure::Caps);
+        assert_eq!(got, 100, "the healthy peer got every buffer");
+        assert!(eos, "the source ran to its end");
+    }
+
+    #[test]
+    fn without_the_fuse_a_peer_that_takes_none_of_the_caps_stops_the_source() {
+        // The tee's caps query intersects every branch's answer: empty, so the source cannot
+        // negotiate and stops before the healthy branch gets anything.
+        let (got, _) = run(false, Failure::Caps);
+        assert_eq!(got, 0);
     }
 }

@@ -499,8 +499,8 @@ pub enum Phase {
 /// m-line from its caps, so an offer made before they came may have left it out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CapsStep {
-    /// Nothing: an exchange already made every published source send. An offer would change
-    /// nothing, and a needless offer toward a newcomer crosses the browser's next one.
+    /// Nothing: an exchange already made every published source send (and carried our
+    /// channels' data section). An offer would change nothing, and a needless offer toward a newcomer crosses the browser's next one.
     Nothing,
     /// An exchange is under way: its end tells whether it carried the media (an offer created
     /// before the caps came may have left it out; an answer may have carried it).
@@ -510,11 +510,12 @@ pub enum CapsStep {
 }
 
 impl Phase {
-    /// What to do when a sending branch's caps arrive in this phase; `sending_negotiated`:
-    /// every published source already sends in the session.
-    pub fn on_sending_caps(self, sending_negotiated: bool) -> CapsStep {
+    /// What to do when a sending branch's caps arrive in this phase; `negotiated`: the session
+    /// already carries everything we send (every published source, sending, and the data
+    /// section our channels need).
+    pub fn on_sending_caps(self, negotiated: bool) -> CapsStep {
         match self {
-            Phase::Stable if sending_negotiated => CapsStep::Nothing,
+            Phase::Stable if negotiated => CapsStep::Nothing,
             Phase::Stable | Phase::Rebuilding | Phase::Failed => CapsStep::Offer,
             Phase::CreatingOffer
             | Phase::SettingLocalOffer

@@ -345,6 +345,27 @@ impl PeerConnection {
             })
     }
 
+    /// Whether the session carries everything this webrtcbin sends: every published source,
+    /// sending, and a data section when it has channels to open. An answer cannot add a data
+    /// section the remote's offer left out, so after such an exchange only our offer brings our
+    /// channels (seen in the churn benchmark under CPU load: a joiner that published video
+    /// offered first, and the older endpoint's broadcast channel never opened to it).
+    fn everything_negotiated(&self) -> bool {
+        let Some(branch) = &self.branch else {
+            return false;
+        };
+        let data_negotiated = || {
+            branch
+                .webrtcbin
+                .property::<Option<gst_webrtc::WebRTCSessionDescription>>(
+                    "current-local-description",
+                )
+                .and_then(|d| d.sdp().as_text().ok())
+                .is_some_and(|sdp| sdp.contains("\nm=application"))
+        };
+        self.sending_negotiated() && (!branch.data_section || data_negotiated())
+    }
+
     /// A sending branch's caps reached webrtcbin: normally a reason to offer. Not when an
     /// exchange has already put every published source into the session, sending: that offer
     /// would change nothing, and toward a newcomer it lands just when the browser offers again
@@ -372,7 +393,7 @@ impl PeerConnection {
         match self
             .machine
             .phase()
-            .on_sending_caps(self.sending_negotiated())
+            .on_sending_caps(self.everything_negotiated())
         {
             CapsStep::Nothing => {
                 tracing::debug!(peer = %self.id, "caps arrived for media already negotiated: no offer");
@@ -562,8 +583,8 @@ impl PeerConnection {
                 let unsent = branch.sending.iter().any(|t| t.mid().is_none());
                 if let Diagnostic::ExchangeCompleted { offerer, .. } = d {
                     self.link_alternatives(offerer);
-                    if mem::take(&mut self.caps_during_exchange) && !self.sending_negotiated() {
-                        tracing::debug!(peer = %self.id, "caps arrived during an exchange that left media out: offering it");
+                    if mem::take(&mut self.caps_during_exchange) && !self.everything_negotiated() {
+                        tracing::debug!(peer = %self.id, "caps arrived during an exchange that left our media or channels out: offering them");
                         return Some(Event::NegotiationNeeded);
                     }
                 }
