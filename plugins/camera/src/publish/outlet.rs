@@ -239,13 +239,6 @@ impl Outlet {
         self.frame_caps.lock().unwrap().clone()
     }
 
-    /// Whether this outlet needs the camera's frames now: always when it does not relay; when
-    /// it relays, only while peers take the fallback (the relay needs no frames; the metrics
-    /// come from the relayed packets).
-    pub fn needs_frames(&self) -> bool {
-        self.relay.is_none() || (self.fallback && self.fallback_wanted.load(Ordering::Acquire))
-    }
-
     /// Whether the stream as it is goes out as the camera's RTP packets.
     pub fn relays(&self) -> bool {
         self.relay.is_some()

@@ -3,7 +3,7 @@
 //! supervisor (the only thread that calls the host).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Mutex, Weak};
 use std::time::Instant;
@@ -14,6 +14,13 @@ use crate::pipeline::plan::Kind;
 use crate::publish::outlet::Outlet;
 
 const NOT_RELAYED: u32 = u32::MAX;
+
+/// What a kind's outlet needs of the camera pipeline's frames branch (see
+/// [`Shared::frames_needed`]): no relaying outlet (frames needed), a relaying one, a relaying
+/// one with a fallback (frames needed while some peer takes it).
+const FRAMES_NEEDED: u8 = 0;
+const RELAYED: u8 = 1;
+const RELAYED_WITH_FALLBACK: u8 = 2;
 
 /// A note to the supervisor.
 pub enum Note {
@@ -35,7 +42,13 @@ pub struct Counters {
 /// Shared between threads; see the module doc.
 pub struct Shared {
     notes: Mutex<Sender<Note>>,
+    /// Changed through [`Shared::insert_outlet`] and [`Shared::remove_outlet`] only, which keep
+    /// `frames` in step.
     pub outlets: Mutex<HashMap<Kind, Outlet>>,
+    /// Per kind, what its outlet needs of the frames branch, read without the outlets' lock:
+    /// the frames branch's probe reads it for every camera packet on the jitter buffer's
+    /// thread, and the receiving thread holds that lock while it relays the same packets.
+    frames: [AtomicU8; 2],
     pending: [AtomicBool; 2],
     /// The RTP session (rtspsrc's stream number) whose packets the current camera session
     /// relays, per kind (see [`crate::publish::relay`]); `NOT_RELAYED` for none.
@@ -66,6 +79,7 @@ impl Shared {
         Shared {
             notes: Mutex::new(notes),
             outlets: Mutex::new(HashMap::new()),
+            frames: [AtomicU8::new(FRAMES_NEEDED), AtomicU8::new(FRAMES_NEEDED)],
             pending: [AtomicBool::new(false), AtomicBool::new(false)],
             relaying: [AtomicU32::new(NOT_RELAYED), AtomicU32::new(NOT_RELAYED)],
             sinks: Mutex::new(HashMap::new()),
@@ -155,11 +169,30 @@ impl Shared {
     /// until the outlet is open (its first frame opens it), and then only while some peer
     /// takes the fallback.
     pub fn frames_needed(&self, kind: Kind) -> bool {
-        self.outlets
-            .lock()
-            .unwrap()
-            .get(&kind)
-            .is_none_or(|o| o.needs_frames())
+        match self.frames[index(kind)].load(Ordering::Acquire) {
+            RELAYED => false,
+            RELAYED_WITH_FALLBACK => self.fallback.load(Ordering::Acquire),
+            _ => true,
+        }
+    }
+
+    /// Makes `outlet` the outlet of `kind`.
+    pub fn insert_outlet(&self, kind: Kind, outlet: Outlet) {
+        let frames = match (outlet.relays(), outlet.fallback) {
+            (false, _) => FRAMES_NEEDED,
+            (true, false) => RELAYED,
+            (true, true) => RELAYED_WITH_FALLBACK,
+        };
+        let mut outlets = self.outlets.lock().unwrap();
+        self.frames[index(kind)].store(frames, Ordering::Release);
+        outlets.insert(kind, outlet);
+    }
+
+    /// Takes the outlet of `kind` away.
+    pub fn remove_outlet(&self, kind: Kind) -> Option<Outlet> {
+        let mut outlets = self.outlets.lock().unwrap();
+        self.frames[index(kind)].store(FRAMES_NEEDED, Ordering::Release);
+        outlets.remove(&kind)
     }
 
     /// Counts a relayed packet: its payload's bytes, and a frame when its timestamp is new.

@@ -134,13 +134,9 @@ impl Run {
                 }
             }
         }
-        let outlets: Vec<Outlet> = self
-            .shared
-            .outlets
-            .lock()
-            .unwrap()
-            .drain()
-            .map(|(_, o)| o)
+        let outlets: Vec<Outlet> = [Kind::Video, Kind::Audio]
+            .into_iter()
+            .filter_map(|kind| self.shared.remove_outlet(kind))
             .collect();
         for outlet in outlets {
             outlet.close(&self.host);
@@ -242,7 +238,7 @@ impl Run {
         let codec = RtpCodec::for_caps(&name).ok_or_else(|| {
             format!("the camera pipeline outputs {name}, which browsers cannot take")
         })?;
-        let old = self.shared.outlets.lock().unwrap().remove(&kind);
+        let old = self.shared.remove_outlet(kind);
         if let Some(old) = old {
             self.host.info(&format!(
                 "camera: {} changed from {} to {}",
@@ -289,7 +285,7 @@ impl Run {
             self.host
                 .set_metric("rtp_relay", if outlet.relays() { 1.0 } else { 0.0 });
         }
-        self.shared.outlets.lock().unwrap().insert(kind, outlet);
+        self.shared.insert_outlet(kind, outlet);
         Ok(())
     }
 
