@@ -7,6 +7,7 @@ pub mod composite;
 pub mod config;
 pub mod index;
 pub mod layout;
+mod probe;
 mod recbin;
 mod recording;
 pub mod schedule;

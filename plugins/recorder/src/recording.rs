@@ -215,7 +215,7 @@ fn pace_keyframes(pad: &gst::Pad, length: u64) {
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         let cut = next_cut.load(Ordering::Relaxed);
         if cut == 0 && !keyframe {
-            return gst::PadProbeReturn::Drop;
+            return crate::probe::drop_buffer(info);
         }
         if !keyframe {
             return gst::PadProbeReturn::Ok;

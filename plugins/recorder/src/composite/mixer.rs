@@ -527,7 +527,7 @@ impl Branch {
 /// track's first frames), where losing that one frame costs nothing.
 fn drop_untimed(pad: &gst::Pad) {
     pad.add_probe(gst::PadProbeType::BUFFER, |_, info| match info.buffer() {
-        Some(b) if b.pts().is_none() => gst::PadProbeReturn::Drop,
+        Some(b) if b.pts().is_none() => crate::probe::drop_buffer(info),
         _ => gst::PadProbeReturn::Ok,
     });
 }
@@ -542,7 +542,7 @@ fn drop_until_keyframe(pad: &gst::Pad) {
         }
         match info.buffer() {
             Some(b) if b.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
-                gst::PadProbeReturn::Drop
+                crate::probe::drop_buffer(info)
             }
             _ => {
                 started.store(true, Ordering::Relaxed);
