@@ -263,8 +263,8 @@ mod tests {
     }
 
     /// A tee with two branches; the first ends in a sink that fails as `failure` says. Returns
-    /// how many buffers the second branch got with caps and whether it saw the end of the stream, once it
-    /// has, or after an error on the bus, or after 20 s.
+    /// how many buffers the second branch got with caps and whether it saw the end of the
+    /// stream, once it has, or after an error on the bus, or after 20 s.
     fn run(first_branch_fused: bool, failure: Failure) -> (u64, bool) {
         gst::init().unwrap();
         let pipeline = gst::Pipeline::new();

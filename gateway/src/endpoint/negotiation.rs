@@ -500,7 +500,8 @@ pub enum Phase {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CapsStep {
     /// Nothing: an exchange already made every published source send (and carried our
-    /// channels' data section). An offer would change nothing, and a needless offer toward a newcomer crosses the browser's next one.
+    /// channels' data section). An offer would change nothing, and a needless offer toward a
+    /// newcomer crosses the browser's next one.
     Nothing,
     /// An exchange is under way: its end tells whether it carried the media (an offer created
     /// before the caps came may have left it out; an answer may have carried it).

@@ -386,8 +386,8 @@ impl PeerConnection {
             if self.caps_pending > 0 {
                 return Vec::new();
             }
-            if mem::take(&mut self.offer_waits_for_caps) {
-                return self.handle(Event::NegotiationNeeded);
+            if self.offer_waits_for_caps {
+                return self.make_waiting_offer();
             }
         }
         match self
@@ -933,6 +933,11 @@ impl PeerConnection {
         tracing::warn!(peer = %self.id, missing = self.caps_pending,
             "a published source brought no caps to this peer in time: offering without it");
         self.caps_pending = 0;
+        self.make_waiting_offer()
+    }
+
+    /// Makes the offer that waited for caps, if one did.
+    fn make_waiting_offer(&mut self) -> Vec<Outgoing> {
         if mem::take(&mut self.offer_waits_for_caps) {
             self.handle(Event::NegotiationNeeded)
         } else {
