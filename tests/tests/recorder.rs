@@ -172,10 +172,12 @@ fn check_recording(dir: &Path, recording: &Value, codecs: &[&str]) -> anyhow::Re
         "a recording without segments: {recording:#}"
     );
     let mut total = 0.0;
+    let mut each = Vec::new();
     for segment in segments {
         let file = dir.join(segment["file"].as_str().context("segment without file")?);
         let found = discover(&file)?;
         ensure!(found.duration_s > 0.0, "{}: {found:?}", file.display());
+        each.push(format!("{:.3}", found.duration_s));
         for codec in codecs {
             ensure!(
                 found.has(codec),
@@ -199,7 +201,8 @@ fn check_recording(dir: &Path, recording: &Value, codecs: &[&str]) -> anyhow::Re
         / 1000.0;
     ensure!(
         (total - ran).abs() <= 1.0,
-        "segments last {total:.2} s, the recording ran {ran:.2} s: {recording:#}"
+        "segments last {total:.2} s ({}), the recording ran {ran:.2} s: {recording:#}",
+        each.join(" + ")
     );
     Ok(total)
 }
@@ -244,7 +247,11 @@ async fn two_browsers_scenario() -> anyhow::Result<()> {
         recording_av(i, &a) && recording_av(i, &c)
     })
     .await?;
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    let ms = std::env::var("REC_SLEEP_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
     let sent = [
         sent_codecs(&mut b, "a", &endpoint).await?,
         sent_codecs(&mut b, "b", &endpoint).await?,

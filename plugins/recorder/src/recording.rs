@@ -314,10 +314,11 @@ impl Recording {
             let mux_pad = split
                 .request_pad_simple(target)
                 .ok_or_else(|| format!("splitmuxsink gave no {target} pad"))?;
-            branch
+            let out = branch
                 .static_pad("src")
-                .ok_or("the input pipeline has no src pad")?
-                .link(&mux_pad)
+                .ok_or("the input pipeline has no src pad")?;
+            crate::probe::fill_durations(&out);
+            out.link(&mux_pad)
                 .map_err(|e| format!("{} into {}: {e}", source.codec, plan.container.muxer()))?;
             let inner = branch
                 .static_pad("sink")
