@@ -482,6 +482,17 @@ fn print_series(s: &Series) {
             l.last_ms.len(),
             l.mismatched
         );
+        let (big, other) = (l.last_ms_of(true), l.last_ms_of(false));
+        println!(
+            "    of which keyframe-sized frames: p50 {} ms, max {} ms ({} frames); other frames: \
+             p50 {} ms, p99 {} ms, max {} ms",
+            fmt_opt(quantile(&big, 0.5), 2),
+            fmt_opt(quantile(&big, 1.0), 2),
+            big.len(),
+            fmt_opt(quantile(&other, 0.5), 2),
+            fmt_opt(quantile(&other, 0.99), 2),
+            fmt_opt(quantile(&other, 1.0), 2),
+        );
     }
 }
 

@@ -68,19 +68,42 @@ pub struct Latency {
     pub last_ms: Vec<f64>,
     /// First packet in -> first packet out (includes waiting for the rest of the frame).
     pub first_ms: Vec<f64>,
+    /// Whether each measured frame (same order as `last_ms`) is keyframe-sized.
+    pub big: Vec<bool>,
     /// Frames left out because their sizes in and out disagree (a drop or a mismatch).
     pub mismatched: usize,
+}
+
+impl Latency {
+    /// `last_ms` of the keyframe-sized frames (`true`) or of the others (`false`).
+    pub fn last_ms_of(&self, big: bool) -> Vec<f64> {
+        self.last_ms
+            .iter()
+            .zip(&self.big)
+            .filter(|(_, b)| **b == big)
+            .map(|(ms, _)| *ms)
+            .collect()
+    }
+}
+
+/// Whether a frame of `bytes` is keyframe-sized in a stream whose median frame is `median`.
+fn is_big(bytes: usize, median: usize) -> bool {
+    bytes * 10 > median * 18
+}
+
+fn median_size(frames: &[Frame]) -> Option<usize> {
+    let mut sizes: Vec<usize> = frames.iter().map(|f| f.bytes).collect();
+    sizes.sort_unstable();
+    sizes.get(sizes.len() / 2).copied()
 }
 
 /// Index of the first keyframe-sized frame (over 1.8x the median size: a 720p keyframe of the
 /// bench camera is about 2.2x its delta frames) at or after `from_ns`.
 fn first_big(frames: &[Frame], from_ns: u64) -> Option<usize> {
-    let mut sizes: Vec<usize> = frames.iter().map(|f| f.bytes).collect();
-    sizes.sort_unstable();
-    let median = *sizes.get(sizes.len() / 2)?;
+    let median = median_size(frames)?;
     frames
         .iter()
-        .position(|f| f.last_ns >= from_ns && f.bytes * 10 > median * 18)
+        .position(|f| f.last_ns >= from_ns && is_big(f.bytes, median))
 }
 
 /// Matches `input` frames (camera -> server) with `output` frames (server -> one viewer): the
@@ -95,6 +118,7 @@ pub fn match_frames(input: &[Frame], output: &[Frame]) -> Latency {
     let Some(o0) = first_big(output, input[i0].last_ns) else {
         return latency;
     };
+    let median = median_size(input).unwrap_or(0);
     for (a, b) in input[i0..].iter().zip(&output[o0..]) {
         let ratio = b.bytes as f64 / a.bytes.max(1) as f64;
         if !(0.8..=1.25).contains(&ratio) || b.last_ns < a.last_ns {
@@ -102,6 +126,7 @@ pub fn match_frames(input: &[Frame], output: &[Frame]) -> Latency {
             continue;
         }
         latency.last_ms.push((b.last_ns - a.last_ns) as f64 / 1e6);
+        latency.big.push(is_big(a.bytes, median));
         latency
             .first_ms
             .push(b.first_ns.saturating_sub(a.first_ns) as f64 / 1e6);
@@ -191,6 +216,10 @@ mod tests {
         assert_eq!(l.last_ms.len(), 6);
         assert!(l.last_ms.iter().all(|ms| (ms - 2.0).abs() < 1e-9));
         assert_eq!(quantile(&l.last_ms, 0.5), Some(2.0));
+        // Matched from the 9000-byte frame: it and the 9100-byte one are keyframe-sized.
+        assert_eq!(l.big, [true, false, false, false, true, false]);
+        assert_eq!(l.last_ms_of(true).len(), 2);
+        assert_eq!(l.last_ms_of(false).len(), 4);
     }
 
     #[test]
