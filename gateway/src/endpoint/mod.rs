@@ -25,6 +25,7 @@ pub mod alternative;
 mod bus;
 mod certificate;
 pub mod datachannel;
+mod fec_encoder;
 pub mod fuse;
 pub mod media;
 pub mod member;

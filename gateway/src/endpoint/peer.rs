@@ -707,6 +707,7 @@ impl PeerConnection {
             }
         }
         let fingerprint = give_own_certificate(&webrtcbin)?;
+        super::fec_encoder::keep_out(&webrtcbin);
         self.pipeline.add(&webrtcbin)?;
         let mut queues = Vec::new();
         let mut sending = Vec::new();

@@ -350,7 +350,12 @@ fn is_keyframe_request(event: &gst::Event) -> bool {
         .is_some_and(|s| s.name() == "GstForceKeyUnit")
 }
 
-/// A relaying outlet's bin (`capsfilter`, ghost pads) and the pad of ours that feeds it.
+/// A relaying outlet's bin (a `funnel` with ghost pads) and the pad of ours that feeds it.
+///
+/// A frame's packets go on as one buffer list, and every element up to the peers' webrtcbins
+/// (funnel, tee, queue, fuse) passes a list on whole, so each peer's send thread wakes once a
+/// frame. A `capsfilter` here (a base transform) split each list into single buffers, which
+/// woke every peer's thread once a packet; the caps it set are set on our pad instead.
 fn relay_input(
     codec: &RtpCodec,
     rtp_caps: &str,
@@ -361,14 +366,26 @@ fn relay_input(
     let caps = rtp_caps
         .parse::<gst::Caps>()
         .map_err(|e| format!("the {} relay caps: {e}", codec.name))?;
-    let bin = gst::parse::bin_from_description(
-        &format!("capsfilter name=relayed caps=\"{rtp_caps}\""),
-        true,
-    )
-    .map_err(|e| format!("building the {} outlet: {e}", codec.name))?;
-    let element = bin
-        .by_name("relayed")
-        .ok_or("the outlet has no capsfilter")?;
+    let bin = gst::Bin::new();
+    let element = gst::ElementFactory::make("funnel")
+        .name("relayed")
+        .build()
+        .map_err(|e| format!("building the {} outlet: {e}", codec.name))?;
+    bin.add(&element)
+        .map_err(|e| format!("building the {} outlet: {e}", codec.name))?;
+    let ghost = |target: Option<gst::Pad>, name: &str| -> Result<gst::GhostPad, String> {
+        let target =
+            target.ok_or_else(|| format!("the {} outlet has no {name} pad", codec.name))?;
+        let pad = gst::GhostPad::builder_with_target(&target)
+            .map_err(|e| format!("the {} outlet's {name} pad: {e}", codec.name))?
+            .name(name)
+            .build();
+        bin.add_pad(&pad)
+            .map_err(|e| format!("the {} outlet's {name} pad: {e}", codec.name))?;
+        Ok(pad)
+    };
+    ghost(element.request_pad_simple("sink_%u"), "sink")?;
+    ghost(element.static_pad("src"), "src")?;
     let query_caps = caps.clone();
     let pad = gst::Pad::builder(gst::PadDirection::Src)
         .name("relay")
@@ -431,4 +448,57 @@ fn configure(appsrc: &gstreamer_app::AppSrc, caps: &gst::Caps) {
     appsrc.set_max_buffers(30);
     appsrc.set_leaky_type(gstreamer_app::AppLeakyType::Downstream);
     appsrc.set_block(false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lists that leave a relaying outlet's bin when one frame of `packets` is pushed (a
+    /// single buffer counts as a list of 1).
+    fn lists_out(packets: usize) -> Vec<usize> {
+        gst::init().unwrap();
+        let codec = RtpCodec::for_caps("video/x-h264").unwrap();
+        let (bin, relaying) = relay_input(&codec, &codec.rtp_caps(), Arc::new(|| {})).unwrap();
+        let pipeline = gst::Pipeline::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        // An appsink that takes lists hands each one over whole, as one sample.
+        let sink = gstreamer_app::AppSink::builder()
+            .sync(false)
+            .callbacks(
+                gstreamer_app::AppSinkCallbacks::builder()
+                    .new_sample(move |appsink| {
+                        let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        let n = sample.buffer_list().map_or(1, |l| l.len());
+                        s.lock().unwrap().push(n);
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .build(),
+            )
+            .build();
+        sink.set_property("buffer-list", true);
+        pipeline
+            .add_many([bin.upcast_ref::<gst::Element>(), sink.upcast_ref()])
+            .unwrap();
+        bin.link(&sink).unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        assert!(relaying.link(), "the relay pad did not link");
+        let frame = (0..packets as u8)
+            .map(|seq| {
+                let mut packet = vec![0x80, 102, 0, seq, 0, 0, 0, 1, 0, 0, 0, 7];
+                packet.extend_from_slice(&[0x41; 100]);
+                packet
+            })
+            .collect();
+        relaying.push(frame);
+        pipeline.set_state(gst::State::Null).unwrap();
+        let out = seen.lock().unwrap().clone();
+        out
+    }
+
+    #[test]
+    fn a_relayed_frame_leaves_the_outlet_as_one_list() {
+        assert_eq!(lists_out(5), vec![5]);
+    }
 }
