@@ -98,9 +98,9 @@ fn median_size(frames: &[Frame]) -> Option<usize> {
 }
 
 /// Index of the first keyframe-sized frame (over 1.8x the median size: a 720p keyframe of the
-/// bench camera is about 2.2x its delta frames) at or after `from_ns`.
-fn first_big(frames: &[Frame], from_ns: u64) -> Option<usize> {
-    let median = median_size(frames)?;
+/// bench camera is about 2.2x its delta frames) at or after `from_ns`; `median`: the frames'
+/// median size.
+fn first_big(frames: &[Frame], median: usize, from_ns: u64) -> Option<usize> {
     frames
         .iter()
         .position(|f| f.last_ns >= from_ns && is_big(f.bytes, median))
@@ -112,13 +112,15 @@ fn first_big(frames: &[Frame], from_ns: u64) -> Option<usize> {
 /// account for a few %) are counted as mismatched, not measured.
 pub fn match_frames(input: &[Frame], output: &[Frame]) -> Latency {
     let mut latency = Latency::default();
-    let Some(i0) = first_big(input, 0) else {
+    let (Some(median), Some(median_out)) = (median_size(input), median_size(output)) else {
         return latency;
     };
-    let Some(o0) = first_big(output, input[i0].last_ns) else {
+    let Some(i0) = first_big(input, median, 0) else {
         return latency;
     };
-    let median = median_size(input).unwrap_or(0);
+    let Some(o0) = first_big(output, median_out, input[i0].last_ns) else {
+        return latency;
+    };
     for (a, b) in input[i0..].iter().zip(&output[o0..]) {
         let ratio = b.bytes as f64 / a.bytes.max(1) as f64;
         if !(0.8..=1.25).contains(&ratio) || b.last_ns < a.last_ns {
