@@ -18,11 +18,18 @@
 //! and accept-caps queries itself (anything), and reports a caps event webrtcbin refused as
 //! taken (the buffers that follow are then refused, and dropped, for that peer only). Other
 //! events and queries pass both ways untouched, keyframe requests from webrtcbin included.
+//!
+//! The first few peers of a source have no queue: their fuse sends from the source's thread,
+//! behind the peer's gate (see [`super::gate`]).
+
+use std::sync::Arc;
 
 use gstreamer as gst;
 use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer::subclass::prelude::ObjectSubclassIsExt;
+
+use super::gate::Gate;
 
 glib::wrapper! {
     /// One peer's fuse (see the module doc). Create with [`Fuse::new`].
@@ -41,22 +48,51 @@ impl Fuse {
             .refused
             .load(std::sync::atomic::Ordering::Relaxed)
     }
+
+    /// Asks the source upstream for a keyframe (with its parameter sets).
+    pub fn request_keyframe(&self) {
+        let event = gst::event::CustomUpstream::builder(
+            gst::Structure::builder("GstForceKeyUnit")
+                .field("all-headers", true)
+                .build(),
+        )
+        .build();
+        self.imp().sink.push_event(event);
+    }
+
+    /// Passes buffers only while `gate` is open (a direct branch; see [`super::gate`]).
+    fn set_gate(&self, gate: &Arc<Gate>) {
+        let _ = self.imp().gate.set(gate.clone());
+        gate.register(self);
+    }
 }
 
-/// A peer's sending branch: `queue ! fuse` in a bin with ghost `sink` and `src` pads. The
-/// queue is leaky, so a slow peer drops its own oldest buffers rather than stall the tee.
-pub fn peer_branch(name: &str) -> anyhow::Result<gst::Bin> {
+/// A peer's sending branch, in a bin with ghost `sink` and `src` pads: `queue ! fuse`, the
+/// queue leaky, so a slow peer drops its own oldest buffers rather than stall the tee; or,
+/// with a `gate`, the fuse alone, sending from the source's thread while the gate is open
+/// (see [`super::gate`]).
+pub fn peer_branch(name: &str, gate: Option<&Arc<Gate>>) -> anyhow::Result<gst::Bin> {
     let bin = gst::Bin::builder().name(name).build();
-    let queue = gst::ElementFactory::make("queue")
-        .property_from_str("leaky", "downstream")
-        .property("max-size-buffers", 200u32)
-        .property("max-size-time", 0u64)
-        .property("max-size-bytes", 0u32)
-        .build()?;
     let fuse = Fuse::new(&format!("{name}-fuse"));
-    bin.add_many([&queue, fuse.upcast_ref()])?;
-    queue.link(&fuse)?;
-    let sink = gst::GhostPad::builder_with_target(&queue.static_pad("sink").expect("queue sink"))?
+    bin.add(&fuse)?;
+    let head = match gate {
+        Some(gate) => {
+            fuse.set_gate(gate);
+            fuse.clone().upcast::<gst::Element>()
+        }
+        None => {
+            let queue = gst::ElementFactory::make("queue")
+                .property_from_str("leaky", "downstream")
+                .property("max-size-buffers", 200u32)
+                .property("max-size-time", 0u64)
+                .property("max-size-bytes", 0u32)
+                .build()?;
+            bin.add(&queue)?;
+            queue.link(&fuse)?;
+            queue
+        }
+    };
+    let sink = gst::GhostPad::builder_with_target(&head.static_pad("sink").expect("head sink"))?
         .name("sink")
         .build();
     let src = gst::GhostPad::builder_with_target(&fuse.static_pad("src").expect("fuse src"))?
@@ -69,7 +105,9 @@ pub fn peer_branch(name: &str) -> anyhow::Result<gst::Bin> {
 
 mod imp {
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::LazyLock;
+    use std::sync::{Arc, LazyLock, OnceLock};
+
+    use super::Gate;
 
     use gstreamer as gst;
     use gstreamer::glib;
@@ -85,12 +123,46 @@ mod imp {
     });
 
     pub struct Fuse {
-        sink: gst::Pad,
+        pub(super) sink: gst::Pad,
         src: gst::Pad,
         pub(super) refused: AtomicU64,
+        /// Set for a direct branch: buffers pass only while it is open.
+        pub(super) gate: OnceLock<Arc<Gate>>,
     }
 
     impl Fuse {
+        /// Whether a buffer may go on now: always in a queued branch; in a direct one, while
+        /// the gate is open and webrtcbin's sink pad does not block (its transceiver is
+        /// negotiated), since a push into a block would hold the source's thread.
+        fn may_pass(&self) -> bool {
+            match self.gate.get() {
+                None => true,
+                Some(gate) => gate.is_open() && !self.downstream_blocked(),
+            }
+        }
+
+        /// Whether the next pad downstream blocks: our src pad's peer, through the ghost pad
+        /// of the bin we are in (its inner side is a proxy pad), i.e. webrtcbin's sink pad.
+        fn downstream_blocked(&self) -> bool {
+            let mut next = self.src.peer();
+            while let Some(pad) = next.take() {
+                if pad.is_blocked() {
+                    return true;
+                }
+                let ghost = pad
+                    .parent()
+                    .and_then(|p| p.downcast::<gst::GhostPad>().ok())
+                    .filter(|ghost| ghost.direction() == gst::PadDirection::Src);
+                if let Some(ghost) = ghost {
+                    if ghost.is_blocked() {
+                        return true;
+                    }
+                    next = ghost.peer();
+                }
+            }
+            false
+        }
+
         fn pushed(&self, result: Result<gst::FlowSuccess, gst::FlowError>) -> gst::FlowSuccess {
             match result {
                 Ok(success) => success,
@@ -158,14 +230,20 @@ mod imp {
                     Fuse::catch_panic_pad_function(
                         parent,
                         || Err(gst::FlowError::Error),
-                        |fuse| Ok(fuse.pushed(fuse.src.push(buffer))),
+                        |fuse| match fuse.may_pass() {
+                            true => Ok(fuse.pushed(fuse.src.push(buffer))),
+                            false => Ok(gst::FlowSuccess::Ok),
+                        },
                     )
                 })
                 .chain_list_function(|_, parent, list| {
                     Fuse::catch_panic_pad_function(
                         parent,
                         || Err(gst::FlowError::Error),
-                        |fuse| Ok(fuse.pushed(fuse.src.push_list(list))),
+                        |fuse| match fuse.may_pass() {
+                            true => Ok(fuse.pushed(fuse.src.push_list(list))),
+                            false => Ok(gst::FlowSuccess::Ok),
+                        },
                     )
                 })
                 .query_function(|pad, parent, query| {
@@ -193,6 +271,7 @@ mod imp {
                 sink,
                 src,
                 refused: AtomicU64::new(0),
+                gate: OnceLock::new(),
             }
         }
     }
@@ -306,11 +385,11 @@ mod tests {
             )
             .build();
         let first: gst::Element = if first_branch_fused {
-            peer_branch("first").unwrap().upcast()
+            peer_branch("first", None).unwrap().upcast()
         } else {
             gst::ElementFactory::make("queue").build().unwrap()
         };
-        let second = peer_branch("second").unwrap();
+        let second = peer_branch("second", None).unwrap();
         pipeline
             .add_many([
                 &src,

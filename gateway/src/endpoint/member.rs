@@ -3,8 +3,9 @@
 //! media to all of them, and reports what happens as [`EndpointEvent`]s.
 //!
 //! One pipeline per endpoint, not per peer: the published media is encoded once and reaches
-//! the peers through a `tee`, each peer's branch behind a leaky queue, so a slow or failing peer
-//! loses its own buffers without stalling the encoder or the others.
+//! the peers through a `tee`, each peer's branch behind a fuse (and a gate or a leaky queue; see
+//! [`super::gate`]), so a slow or failing peer loses its own buffers without stalling the
+//! encoder or the others.
 
 use std::collections::HashMap;
 use std::time::Duration;

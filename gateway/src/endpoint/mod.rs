@@ -27,6 +27,7 @@ mod certificate;
 pub mod datachannel;
 mod fec_encoder;
 pub mod fuse;
+pub mod gate;
 pub mod media;
 pub mod member;
 pub mod negotiation;

@@ -14,6 +14,7 @@ use std::mem;
 use std::sync::{Arc, Mutex};
 
 use super::datachannel::{self, ChannelSignal, ChannelSpec, Payload};
+use super::gate::Gate;
 use super::media::Published;
 use super::negotiation::{Action, CapsStep, Diagnostic, Event, Machine, Offerer};
 use super::sdp_map::{self, SectionMap, WireSection};
@@ -76,7 +77,7 @@ pub enum Outgoing {
 /// One webrtcbin and its branch of the pipeline.
 struct Branch {
     webrtcbin: gst::Element,
-    /// Per published source: the leaky queue into webrtcbin and the tee pad feeding it.
+    /// Per published source: the branch into webrtcbin and the tee pad feeding it.
     outputs: Vec<Output>,
     generation: u64,
     /// Live data channels, ours and the remote's (the remote's arrive on a GStreamer thread).
@@ -89,6 +90,8 @@ struct Branch {
     sending: Vec<gst_webrtc::WebRTCRTPTransceiver>,
     /// The `a=fingerprint:` value of this webrtcbin's own certificate.
     fingerprint: String,
+    /// Open while the connection is up: what the direct branches wait for.
+    gate: Arc<Gate>,
     /// The session's sections this webrtcbin was built to continue (it offers first after a
     /// rebuild); empty for one that starts a session or answers.
     layout: Vec<WireSection>,
@@ -104,7 +107,10 @@ struct Branch {
 /// One published source's way into this peer's webrtcbin.
 struct Output {
     source: Published,
+    /// The peer branch (see [`super::fuse::peer_branch`]).
     queue: gst::Element,
+    /// The branch sends from the source's thread (it holds one of the source's direct slots).
+    direct: bool,
     /// The tee pad feeding the queue; `None` while a source in alternative formats waits for
     /// the exchange that says which one this peer takes.
     tee_pad: Option<gst::Pad>,
@@ -128,6 +134,9 @@ impl Output {
         }
         let _ = self.queue.set_state(gst::State::Null);
         let _ = pipeline.remove(&self.queue);
+        if self.direct {
+            self.source.release_direct();
+        }
     }
 }
 
@@ -242,9 +251,12 @@ impl PeerConnection {
     /// first buffer after the caps event, not at the event: a pad pushes its sticky events to
     /// the peer pad before a buffer's probes run, so webrtcbin has handled the caps by then (an
     /// offer may follow at once; see [`Self::caps_arrived`] for why it must find them there).
-    fn ask_when_caps_arrive(&self, queue: &gst::Element, generation: u64) {
+    fn ask_when_caps_arrive(&self, queue: &gst::Element, direct: bool, generation: u64) {
         let (events, peer) = (self.events.clone(), self.id);
-        let Some(src) = queue.static_pad("src") else {
+        // A direct branch drops buffers until the peer is connected, so none would come out of
+        // it before the offer; but it hands events on in the source's thread, so a buffer
+        // coming in after the caps means webrtcbin has them.
+        let Some(src) = queue.static_pad(if direct { "sink" } else { "src" }) else {
             return;
         };
         let caps_seen = std::sync::atomic::AtomicBool::new(false);
@@ -709,12 +721,24 @@ impl PeerConnection {
         let fingerprint = give_own_certificate(&webrtcbin)?;
         super::fec_encoder::keep_out(&webrtcbin);
         self.pipeline.add(&webrtcbin)?;
-        let mut queues = Vec::new();
+        let gate = Arc::new(Gate::default());
+        let mut queues: Vec<SendingBranch> = Vec::new();
         let mut sending = Vec::new();
         for source in &self.published {
-            let (queue, transceiver) = sending_branch(&self.pipeline, &webrtcbin, source)?;
-            sending.extend(transceiver.clone());
-            queues.push((queue, transceiver));
+            match sending_branch(&self.pipeline, &webrtcbin, source, &gate) {
+                Ok(branch) => {
+                    sending.extend(branch.transceiver.clone());
+                    queues.push(branch);
+                }
+                Err(e) => {
+                    for (branch, source) in queues.iter().zip(&self.published) {
+                        if branch.direct {
+                            source.release_direct();
+                        }
+                    }
+                    return Err(e);
+                }
+            }
         }
 
         let events = self.events.clone();
@@ -755,11 +779,11 @@ impl PeerConnection {
                 s(PeerSignal::Negotiation(Event::IceFailed));
             }
         });
-        let s = send.clone();
+        let (s, opens) = (send.clone(), gate.clone());
         webrtcbin.connect_notify(Some("connection-state"), move |w, _| {
-            s(PeerSignal::ConnectionState(
-                w.property::<gst_webrtc::WebRTCPeerConnectionState>("connection-state"),
-            ));
+            let state = w.property::<gst_webrtc::WebRTCPeerConnectionState>("connection-state");
+            opens.set_open(state == gst_webrtc::WebRTCPeerConnectionState::Connected);
+            s(PeerSignal::ConnectionState(state));
         });
         let pipeline = self.pipeline.clone();
         let received = Arc::new(Mutex::new(Some(Vec::new())));
@@ -812,8 +836,8 @@ impl PeerConnection {
         // stops for good (seen as a peer that never gets a frame).
         webrtcbin.sync_state_with_parent()?;
         let mut outputs = Vec::new();
-        for ((queue, transceiver), source) in queues.into_iter().zip(&self.published) {
-            outputs.push(self.start_output(source.clone(), queue, transceiver, generation)?);
+        for (branch, source) in queues.into_iter().zip(&self.published) {
+            outputs.push(self.start_output(source.clone(), branch, generation)?);
         }
         self.caps_pending = outputs.iter().filter(|o| o.tee_pad.is_some()).count();
         if self.caps_pending > 0 {
@@ -842,6 +866,7 @@ impl PeerConnection {
             received,
             sending,
             fingerprint,
+            gate,
             layout,
             map: SectionMap::default(),
             map_fixed: false,
@@ -888,9 +913,9 @@ impl PeerConnection {
             return Ok(());
         };
         let branch = self.branch.as_mut().expect("checked above");
-        let (queue, transceiver) = sending_branch(&self.pipeline, &branch.webrtcbin, &source)?;
-        branch.sending.extend(transceiver.clone());
-        let output = self.start_output(source, queue, transceiver, generation)?;
+        let sending = sending_branch(&self.pipeline, &branch.webrtcbin, &source, &branch.gate)?;
+        branch.sending.extend(sending.transceiver.clone());
+        let output = self.start_output(source, sending, generation)?;
         let branch = self.branch.as_mut().expect("checked above");
         branch.outputs.push(output);
         Ok(())
@@ -904,21 +929,31 @@ impl PeerConnection {
     fn start_output(
         &self,
         source: Published,
-        queue: gst::Element,
-        transceiver: Option<gst_webrtc::WebRTCRTPTransceiver>,
+        branch: SendingBranch,
         generation: u64,
     ) -> anyhow::Result<Output> {
-        queue.sync_state_with_parent()?;
+        let SendingBranch {
+            queue,
+            direct,
+            transceiver,
+        } = branch;
+        if let Err(e) = queue.sync_state_with_parent() {
+            if direct {
+                source.release_direct();
+            }
+            return Err(e.into());
+        }
         let tee_pad = if source.has_alternatives() {
             self.ask_for_offer(generation);
             None
         } else {
-            self.ask_when_caps_arrive(&queue, generation);
+            self.ask_when_caps_arrive(&queue, direct, generation);
             Some(source.attach(&queue)?)
         };
         Ok(Output {
             source,
             queue,
+            direct,
             tee_pad,
             alternative: None,
             transceiver,
@@ -1143,7 +1178,35 @@ fn add_session_channel(webrtcbin: &gst::Element) -> bool {
 /// the association's stream count once that is known).
 const SESSION_CHANNEL_ID: i32 = 1000;
 
-/// A peer branch (leaky queue and fuse, [`super::fuse::peer_branch`]) for `source`, feeding a
+/// A peer's branch for one published source, before it is linked to the source.
+struct SendingBranch {
+    queue: gst::Element,
+    /// It holds one of the source's direct slots (see [`super::gate`]).
+    direct: bool,
+    transceiver: Option<gst_webrtc::WebRTCRTPTransceiver>,
+}
+
+/// Builds a peer's branch for `source` into webrtcbin: direct (behind `gate`) while the source
+/// has a direct slot free, queued otherwise.
+fn sending_branch(
+    pipeline: &gst::Pipeline,
+    webrtcbin: &gst::Element,
+    source: &Published,
+    gate: &Arc<Gate>,
+) -> anyhow::Result<SendingBranch> {
+    let direct = source.take_direct();
+    let built = sending_branch_of(pipeline, webrtcbin, source, direct.then_some(gate));
+    if built.is_err() && direct {
+        source.release_direct();
+    }
+    built.map(|(queue, transceiver)| SendingBranch {
+        queue,
+        direct,
+        transceiver,
+    })
+}
+
+/// A peer branch ([`super::fuse::peer_branch`]; behind `gate` if given) for `source`, feeding a
 /// new webrtcbin sink pad (a new transceiver, set to send).
 ///
 /// The transceiver of a source in alternative formats gets all of them as its codec
@@ -1152,13 +1215,14 @@ const SESSION_CHANNEL_ID: i32 = 1000;
 /// [`PeerConnection::link_alternatives`]): webrtcbin builds an offer from the preferences
 /// intersected with the caps the pad received, which would leave one format (read in
 /// webrtcbin's source, not measured here).
-fn sending_branch(
+fn sending_branch_of(
     pipeline: &gst::Pipeline,
     webrtcbin: &gst::Element,
     source: &Published,
+    gate: Option<&Arc<Gate>>,
 ) -> anyhow::Result<(gst::Element, Option<gst_webrtc::WebRTCRTPTransceiver>)> {
     let name = format!("{}-send{}", webrtcbin.name(), webrtcbin.num_sink_pads());
-    let queue: gst::Element = super::fuse::peer_branch(&name)?.upcast();
+    let queue: gst::Element = super::fuse::peer_branch(&name, gate)?.upcast();
     pipeline.add(&queue)?;
     let sink = webrtcbin
         .request_pad_simple("sink_%u")
