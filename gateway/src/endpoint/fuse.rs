@@ -63,7 +63,6 @@ impl Fuse {
     /// Passes buffers only while `gate` is open (a direct branch; see [`super::gate`]).
     fn set_gate(&self, gate: &Arc<Gate>) {
         let _ = self.imp().gate.set(gate.clone());
-        gate.register(self);
     }
 }
 
@@ -104,7 +103,7 @@ pub fn peer_branch(name: &str, gate: Option<&Arc<Gate>>) -> anyhow::Result<gst::
 }
 
 mod imp {
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::{Arc, LazyLock, OnceLock};
 
     use super::Gate;
@@ -128,6 +127,8 @@ mod imp {
         pub(super) refused: AtomicU64,
         /// Set for a direct branch: buffers pass only while it is open.
         pub(super) gate: OnceLock<Arc<Gate>>,
+        /// A direct branch dropped buffers since it last passed one.
+        held_back: AtomicBool,
     }
 
     impl Fuse {
@@ -137,7 +138,28 @@ mod imp {
         fn may_pass(&self) -> bool {
             match self.gate.get() {
                 None => true,
-                Some(gate) => gate.is_open() && !self.downstream_blocked(),
+                Some(gate) => {
+                    let open = gate.is_open() && !self.downstream_blocked();
+                    if !open {
+                        self.held_back.store(true, Ordering::Relaxed);
+                    } else if self.held_back.swap(false, Ordering::Relaxed) {
+                        self.ask_for_keyframe();
+                    }
+                    open
+                }
+            }
+        }
+
+        /// Asks the source for a keyframe: the peer's picture starts now, after frames it did
+        /// not get. From a thread of its own, not the source's thread we are on: the request
+        /// goes up through the source's elements, which may hold locks while they push to us.
+        fn ask_for_keyframe(&self) {
+            let fuse = self.obj().clone();
+            let spawned = std::thread::Builder::new()
+                .name("keyframe-ask".into())
+                .spawn(move || fuse.request_keyframe());
+            if let Err(e) = spawned {
+                tracing::warn!("could not ask for a keyframe for a peer: {e}");
             }
         }
 
@@ -272,6 +294,7 @@ mod imp {
                 src,
                 refused: AtomicU64::new(0),
                 gate: OnceLock::new(),
+                held_back: AtomicBool::new(false),
             }
         }
     }

@@ -10,23 +10,16 @@
 //! that never connects would stall the source for everyone. So a direct branch passes buffers
 //! only while its gate is open, i.e. while the peer connection is `connected` (ICE and DTLS up,
 //! keys set), and never into a sink pad that is still blocked; it drops them otherwise, as a
-//! peer that is not connected could not use them anyway. When the gate opens, each direct
-//! branch asks its source for a keyframe, so the peer's picture starts at once.
+//! peer that is not connected could not use them anyway. The first buffer a direct branch
+//! passes after dropping some makes it ask its source for a keyframe, so the peer's picture
+//! starts at once (see [`super::fuse`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-
-use gstreamer::glib;
-use gstreamer::prelude::*;
-
-use super::fuse::Fuse;
 
 /// One peer connection's gate (see the module doc).
 #[derive(Default)]
 pub struct Gate {
     open: AtomicBool,
-    /// The direct branches' fuses, to ask for keyframes when the gate opens.
-    fuses: Mutex<Vec<glib::WeakRef<Fuse>>>,
 }
 
 impl Gate {
@@ -35,29 +28,9 @@ impl Gate {
         self.open.load(Ordering::Acquire)
     }
 
-    /// Opens or closes the gate (from webrtcbin's connection state). On opening, every direct
-    /// branch asks its source for a keyframe.
+    /// Opens or closes the gate (from webrtcbin's connection state).
     pub fn set_open(&self, open: bool) {
-        let was = self.open.swap(open, Ordering::AcqRel);
-        if open && !was {
-            let fuses: Vec<Fuse> = self
-                .fuses
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .filter_map(|f| f.upgrade())
-                .collect();
-            for fuse in fuses {
-                fuse.request_keyframe();
-            }
-        }
-    }
-
-    /// Adds a direct branch's fuse (its keyframe request when the gate opens).
-    pub fn register(&self, fuse: &Fuse) {
-        let mut fuses = self.fuses.lock().unwrap_or_else(|p| p.into_inner());
-        fuses.retain(|f| f.upgrade().is_some());
-        fuses.push(fuse.downgrade());
+        self.open.store(open, Ordering::Release);
     }
 }
 
@@ -65,6 +38,7 @@ impl Gate {
 mod tests {
     use super::*;
     use gstreamer as gst;
+    use gstreamer::prelude::*;
     use gstreamer_app as gst_app;
     use std::sync::atomic::AtomicU64;
     use std::sync::Arc;
@@ -148,29 +122,45 @@ mod tests {
         n
     }
 
+    /// Keyframe requests seen so far (they come from a thread of their own: waits a little).
+    fn requests_after(requests: &AtomicU64, expected: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while requests.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        requests.load(Ordering::Relaxed)
+    }
+
     #[test]
     fn a_closed_gate_drops_and_an_open_one_passes_after_a_keyframe_request() {
         let gate = Arc::new(Gate::default());
         let (pipeline, src, sink, requests) = direct_branch(&gate);
         push(&src, 5);
         assert_eq!(pulled(&sink, 0), 0, "nothing passes a closed gate");
+        assert_eq!(requests_after(&requests, 0), 0);
         gate.set_open(true);
-        assert_eq!(
-            requests.load(Ordering::Relaxed),
-            1,
-            "opening asked for a keyframe"
-        );
         push(&src, 5);
         assert_eq!(pulled(&sink, 5), 5, "an open gate passes everything");
-        gate.set_open(true);
         assert_eq!(
-            requests.load(Ordering::Relaxed),
+            requests_after(&requests, 1),
             1,
-            "only a change asks again"
+            "the first one passed asked once"
+        );
+        push(&src, 5);
+        assert_eq!(pulled(&sink, 5), 5);
+        assert_eq!(
+            requests_after(&requests, 1),
+            1,
+            "nothing was dropped in between"
         );
         gate.set_open(false);
         push(&src, 5);
         assert_eq!(pulled(&sink, 0), 0, "closed again");
+        gate.set_open(true);
+        push(&src, 1);
+        assert_eq!(pulled(&sink, 1), 1);
+        assert_eq!(requests_after(&requests, 2), 2, "reopened: asked again");
         pipeline.set_state(gst::State::Null).unwrap();
     }
 
@@ -178,7 +168,7 @@ mod tests {
     fn an_open_gate_never_pushes_into_a_blocked_pad() {
         let gate = Arc::new(Gate::default());
         gate.set_open(true);
-        let (pipeline, src, sink, _) = direct_branch(&gate);
+        let (pipeline, src, sink, requests) = direct_branch(&gate);
         // As webrtcbin blocks a sink pad whose transceiver is not negotiated yet.
         let sink_pad = sink.static_pad("sink").unwrap();
         let block = sink_pad
@@ -196,6 +186,11 @@ mod tests {
         assert_eq!(pulled(&sink, 0), 0, "the buffers were dropped, not held");
         push(&src, 3);
         assert_eq!(pulled(&sink, 3), 3);
+        assert_eq!(
+            requests_after(&requests, 1),
+            1,
+            "unblocked: asked for a keyframe"
+        );
         pipeline.set_state(gst::State::Null).unwrap();
     }
 }
