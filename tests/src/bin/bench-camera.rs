@@ -151,6 +151,10 @@ fn drain(viewers: &mut [PeerProcess], bytes: &mut HashMap<u32, u64>) -> usize {
         .count()
 }
 
+/// Viewers numbered from here on join mid-stream, one at a time, and decode (the first frame
+/// decoded is timed); the N viewers measured for CPU only depayload.
+const JOINING: usize = 1000;
+
 /// One server's figures for one N.
 struct Step {
     n: usize,
@@ -169,6 +173,8 @@ struct Series {
     first_keyframe_ms: Vec<u64>,
     /// Of that, the time from the connection being up to the first keyframe, ms.
     keyframe_after_connected_ms: Vec<u64>,
+    /// Time from a viewer starting to join to its first decoded frame, ms, one per join.
+    first_decoded_ms: Vec<u64>,
     /// Camera frame in -> frame out to the one viewer.
     latency: Option<Latency>,
 }
@@ -204,17 +210,19 @@ async fn measure(
 
     let mut first_keyframe_ms = Vec::new();
     let mut keyframe_after_connected_ms = Vec::new();
+    let mut first_decoded_ms = Vec::new();
     for j in 0..cli.joins {
         let t0 = Instant::now();
         let mut connected = None;
-        let mut p = spawn(1000 + j)?;
+        let mut p = spawn(JOINING + j)?;
         if join {
             p.command("join").await?;
         }
         let deadline = Instant::now() + Duration::from_secs(30);
-        let mut got = None;
-        while got.is_none() {
+        let (mut got, mut decoded) = (None, None);
+        while got.is_none() || decoded.is_none() {
             match p.next_report(deadline).await {
+                Some(Report::FirstDecoded { ms }) => decoded = Some(ms),
                 Some(Report::FirstKeyframe { ms }) => {
                     got = Some(ms);
                     if let Some(c) = connected {
@@ -234,13 +242,18 @@ async fn measure(
             Some(ms) => first_keyframe_ms.push(ms),
             None => eprintln!("bench-camera: {} saw no keyframe within 30 s", p.name),
         }
+        match decoded {
+            Some(ms) => first_decoded_ms.push(ms),
+            None => eprintln!("bench-camera: {} decoded no frame within 30 s", p.name),
+        }
         p.quit(Duration::from_secs(20)).await;
         // Join mid-stream at different points of the keyframe interval.
         tokio::time::sleep(Duration::from_millis(1300)).await;
     }
     eprintln!(
         "bench-camera: {name}: first keyframe after joining, ms: {first_keyframe_ms:?}; \
-         of which after the connection was up: {keyframe_after_connected_ms:?}"
+         of which after the connection was up: {keyframe_after_connected_ms:?}; \
+         first frame decoded: {first_decoded_ms:?}"
     );
 
     let mut viewers: Vec<PeerProcess> = Vec::new();
@@ -308,6 +321,7 @@ async fn measure(
         steps,
         first_keyframe_ms,
         keyframe_after_connected_ms,
+        first_decoded_ms,
         latency,
     })
 }
@@ -347,12 +361,15 @@ async fn run_poolgate(cli: &Cli, camera: &RtspServer, scratch: &Path) -> anyhow:
         pid,
         cli,
         |i| {
-            PeerProcess::spawn(
-                &viewer_exe,
+            let mut cmd = tokio::process::Command::new(&viewer_exe);
+            cmd.arg("peer")
+                .args(["--signalling", &url, "--pool", "cam"]);
+            if i >= JOINING {
+                cmd.arg("--decode");
+            }
+            PeerProcess::spawn_command(
+                cmd,
                 &format!("pool-viewer-{i}"),
-                &url,
-                "cam",
-                false,
                 &scratch.join(format!("pool-viewer-{i}.log")),
             )
         },
@@ -382,6 +399,9 @@ async fn run_janus(cli: &Cli, camera: &RtspServer, scratch: &Path) -> anyhow::Re
             let mut cmd = tokio::process::Command::new(&me);
             cmd.args(["janus-viewer", "--api", &api, "--mountpoint"])
                 .arg(MOUNTPOINT.to_string());
+            if i >= JOINING {
+                cmd.arg("--decode");
+            }
             PeerProcess::spawn_command(
                 cmd,
                 &format!("janus-viewer-{i}"),
@@ -469,6 +489,13 @@ fn print_series(s: &Series) {
         ttff.len(),
         fmt_opt(quantile(&waits, 0.5), 0),
         fmt_opt(quantile(&waits, 1.0), 0),
+    );
+    let decoded: Vec<f64> = s.first_decoded_ms.iter().map(|&m| m as f64).collect();
+    println!(
+        "  joining viewer, start of join -> first frame decoded: p50 {} ms, max {} ms ({} joins)",
+        fmt_opt(quantile(&decoded, 0.5), 0),
+        fmt_opt(quantile(&decoded, 1.0), 0),
+        decoded.len(),
     );
     if let Some(l) = &s.latency {
         println!(

@@ -16,6 +16,7 @@
 pub mod churn;
 pub mod connect;
 pub mod cycle;
+pub mod decoding;
 pub mod fanout;
 pub mod glare;
 pub mod hang;

@@ -63,6 +63,11 @@ pub enum Report {
     FirstKeyframe {
         ms: u64,
     },
+    /// The first frame decoded since `join` (a viewer started with `--decode`); `ms`: how long
+    /// after `join` it came out of the decoder.
+    FirstDecoded {
+        ms: u64,
+    },
     /// The endpoint stopped on its own (not asked to).
     Stopped {
         reason: String,
@@ -87,6 +92,9 @@ pub struct PeerArgs {
     /// Publish the VP8 test pattern (MediaSource::TestVideo) rather than receive only.
     #[arg(long)]
     pub send_video: bool,
+    /// Decode incoming video and report the first frame decoded after each `join`.
+    #[arg(long)]
+    pub decode: bool,
 }
 
 fn emit(report: &Report) {
@@ -105,6 +113,8 @@ struct Counter {
     keyframes: AtomicU64,
     /// When the last `join` came, to time the first keyframe after it.
     joined: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The same, for the first decoded frame (with `--decode`).
+    joined_decoding: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl Counter {
@@ -143,8 +153,12 @@ pub async fn run_child(args: PeerArgs) -> anyhow::Result<()> {
                         counter.buffers.store(0, Ordering::Relaxed);
                         counter.bytes.store(0, Ordering::Relaxed);
                         counter.keyframes.store(0, Ordering::Relaxed);
+                        let now = std::time::Instant::now();
                         if let Ok(mut j) = counter.joined.lock() {
-                            *j = Some(std::time::Instant::now());
+                            *j = Some(now);
+                        }
+                        if let Ok(mut j) = counter.joined_decoding.lock() {
+                            *j = args.decode.then_some(now);
                         }
                         match start(&args).await {
                             Ok(e) => endpoint = Some(e),
@@ -168,7 +182,7 @@ pub async fn run_child(args: PeerArgs) -> anyhow::Result<()> {
                 }
             }
             event = next_event(&mut endpoint) => match event {
-                Some(event) => on_event(event, &mut endpoint, &mut consumers, &counter),
+                Some(event) => on_event(event, &mut endpoint, &mut consumers, &counter, args.decode),
                 None => {
                     endpoint = None;
                     consumers.clear();
@@ -224,6 +238,7 @@ fn on_event(
     endpoint: &mut Option<Endpoint>,
     consumers: &mut Vec<Consumer>,
     counter: &Arc<Counter>,
+    decode: bool,
 ) {
     match event {
         EndpointEvent::Joined { id, .. } => emit(&Report::Joined { id: id.to_string() }),
@@ -237,7 +252,14 @@ fn on_event(
         }),
         EndpointEvent::TrackAdded(track) => {
             let Some(e) = endpoint.as_ref() else { return };
-            match consume(e.pipeline(), &track.source, &track.id, counter.clone()) {
+            let decode = decode.then_some(track.codec.as_str());
+            match consume(
+                e.pipeline(),
+                &track.source,
+                &track.id,
+                counter.clone(),
+                decode,
+            ) {
                 Ok(c) => {
                     consumers.push(c);
                     emit(&Report::Track {
@@ -263,22 +285,36 @@ fn on_event(
     }
 }
 
-/// Links a counting fakesink to a track's tee.
+/// Links a counting fakesink to a track's tee (counted as it enters), or with `decode` (the
+/// track's codec) and a decoder for it, a decoding branch (see [`super::decoding`]).
 fn consume(
     pipeline: &gst::Pipeline,
     tee: &gst::Element,
     track: &str,
     counter: Arc<Counter>,
+    decode: Option<&str>,
 ) -> anyhow::Result<Consumer> {
-    let sink = gst::ElementFactory::make("fakesink")
-        .property("sync", false)
-        .property("async", false)
-        .build()?;
-    pipeline.add(&sink)?;
-    sink.sync_state_with_parent()?;
+    let decodable = decode.filter(|c| super::decoding::decoder_description(c).is_some());
+    let sink = match decodable {
+        Some(codec) => super::decoding::decoding_branch(
+            pipeline,
+            codec,
+            counter.joined_decoding.clone(),
+            |ms| emit(&Report::FirstDecoded { ms }),
+        )?,
+        None => {
+            let sink = gst::ElementFactory::make("fakesink")
+                .property("sync", false)
+                .property("async", false)
+                .build()?;
+            pipeline.add(&sink)?;
+            sink.sync_state_with_parent()?;
+            sink
+        }
+    };
     let sink_pad = sink
         .static_pad("sink")
-        .context("fakesink has no sink pad")?;
+        .context("the consumer has no sink pad")?;
     sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(buffer) = info.buffer() {
             counter.buffers.fetch_add(1, Ordering::Relaxed);

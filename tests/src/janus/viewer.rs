@@ -29,6 +29,9 @@ pub struct ViewerArgs {
     /// The mountpoint id.
     #[arg(long)]
     pub mountpoint: u64,
+    /// Decode the video and report the first frame decoded.
+    #[arg(long)]
+    pub decode: bool,
 }
 
 fn emit(report: &Report) {
@@ -46,6 +49,8 @@ struct Counter {
     keyframes: AtomicU64,
     /// When the viewer started to watch, to time the first keyframe; taken at the first one.
     started: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The same, for the first decoded frame (with `--decode`).
+    started_decoding: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// Runs one viewer until `quit` or the end of stdin.
@@ -68,9 +73,10 @@ async fn watch(args: &ViewerArgs, started: std::time::Instant) -> anyhow::Result
     let offer = next_offer(&janus, Instant::now() + Duration::from_secs(30)).await?;
     let counter = Arc::new(Counter {
         started: std::sync::Mutex::new(Some(started)),
+        started_decoding: Arc::new(std::sync::Mutex::new(args.decode.then_some(started))),
         ..Counter::default()
     });
-    let (pipeline, webrtc) = build(counter.clone())?;
+    let (pipeline, webrtc) = build(counter.clone(), args.decode)?;
     let answer = answer(&webrtc, &offer).await?;
     janus
         .message(
@@ -149,7 +155,7 @@ async fn next_offer(janus: &JanusHandle, deadline: Instant) -> anyhow::Result<St
 
 /// A pipeline with a webrtcbin whose incoming RTP goes through a depayloader to a counting
 /// fakesink. 127.0.0.1 is listed as a host candidate address: libnice leaves loopback out.
-fn build(counter: Arc<Counter>) -> anyhow::Result<(gst::Pipeline, gst::Element)> {
+fn build(counter: Arc<Counter>, decode: bool) -> anyhow::Result<(gst::Pipeline, gst::Element)> {
     let pipeline = gst::Pipeline::new();
     let webrtc = gst::ElementFactory::make("webrtcbin")
         .property_from_str("bundle-policy", "max-bundle")
@@ -189,15 +195,35 @@ fn build(counter: Arc<Counter>) -> anyhow::Result<(gst::Pipeline, gst::Element)>
         let Ok(head) = gst::ElementFactory::make(depay).build() else {
             return;
         };
-        let sink = gst::ElementFactory::make("fakesink")
-            .property("sync", false)
-            .property("async", false)
-            .build()
-            .expect("fakesink");
+        // Counted as it enters the sink, or the decoding branch (see its module).
+        let decoding = (decode && depay != "fakesink")
+            .then(|| {
+                crate::endpoint_bench::decoding::decoding_branch(
+                    &pipeline,
+                    &encoding,
+                    counter.started_decoding.clone(),
+                    |ms| emit(&Report::FirstDecoded { ms }),
+                )
+            })
+            .transpose();
+        let sink = match decoding {
+            Ok(Some(branch)) => branch,
+            Ok(None) => gst::ElementFactory::make("fakesink")
+                .property("sync", false)
+                .property("async", false)
+                .build()
+                .expect("fakesink"),
+            Err(e) => {
+                emit(&Report::Error {
+                    message: format!("decoding {encoding}: {e:#}"),
+                });
+                return;
+            }
+        };
         let counter = counter.clone();
-        sink.static_pad("sink")
-            .expect("fakesink sink pad")
-            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        sink.static_pad("sink").expect("a sink pad").add_probe(
+            gst::PadProbeType::BUFFER,
+            move |_, info| {
                 if let Some(buffer) = info.buffer() {
                     counter.buffers.fetch_add(1, Ordering::Relaxed);
                     counter
@@ -214,14 +240,19 @@ fn build(counter: Arc<Counter>) -> anyhow::Result<(gst::Pipeline, gst::Element)>
                     }
                 }
                 gst::PadProbeReturn::Ok
-            });
+            },
+        );
         if depay == "fakesink" {
             let _ = pipeline.add(&sink);
             let _ = sink.sync_state_with_parent();
             let _ = pad.link(&sink.static_pad("sink").expect("sink pad"));
             return;
         }
-        let _ = pipeline.add_many([&head, &sink]);
+        // The decoding branch is in the pipeline already.
+        let _ = pipeline.add(&head);
+        if sink.parent().is_none() {
+            let _ = pipeline.add(&sink);
+        }
         let _ = head.link(&sink);
         let _ = sink.sync_state_with_parent();
         let _ = head.sync_state_with_parent();
