@@ -239,6 +239,11 @@ fn run(path: &std::path::Path) -> anyhow::Result<()> {
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
+        // Before anything listens: a SIGTERM sent once the listeners are up (by an operator, a
+        // supervisor or a test that waits for the "listening" line) must find the handler in
+        // place; installed after the start, one that came in between killed the process with
+        // the signal's default action, not a clean stop (seen as a rare test failure).
+        let mut signals = ShutdownSignals::install().context("installing signal handlers")?;
         let gateway = Gateway::start(&config).await?;
         if let Some(root) = &config.server.web_root {
             tracing::info!(
@@ -247,11 +252,11 @@ fn run(path: &std::path::Path) -> anyhow::Result<()> {
                 root.display()
             );
         }
-        shutdown_signal().await;
+        signals.recv().await;
         tracing::info!("shutting down: closing every connection (a second signal exits at once)");
         tokio::select! {
             _ = gateway.stop() => {}
-            _ = shutdown_signal() => {
+            _ = signals.recv() => {
                 tracing::warn!("second signal: exiting now");
                 std::process::exit(130);
             }
@@ -261,11 +266,26 @@ fn run(path: &std::path::Path) -> anyhow::Result<()> {
     })
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// SIGTERM and SIGINT, listened for from the moment [`ShutdownSignals::install`] returns.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> std::io::Result<ShutdownSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(ShutdownSignals {
+            term: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next SIGTERM or SIGINT.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
     }
 }
