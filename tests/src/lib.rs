@@ -5,6 +5,7 @@
 //! current program inside such a namespace before any test runs.
 
 pub mod browser;
+pub mod decoding;
 pub mod endpoint_bench;
 pub mod janus;
 pub mod mqtt;

@@ -16,7 +16,6 @@
 pub mod churn;
 pub mod connect;
 pub mod cycle;
-pub mod decoding;
 pub mod fanout;
 pub mod glare;
 pub mod hang;

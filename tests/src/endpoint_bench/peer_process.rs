@@ -286,7 +286,7 @@ fn on_event(
 }
 
 /// Links a counting fakesink to a track's tee (counted as it enters), or with `decode` (the
-/// track's codec) and a decoder for it, a decoding branch (see [`super::decoding`]).
+/// track's codec) and a decoder for it, a decoding branch (see [`crate::decoding`]).
 fn consume(
     pipeline: &gst::Pipeline,
     tee: &gst::Element,
@@ -294,9 +294,9 @@ fn consume(
     counter: Arc<Counter>,
     decode: Option<&str>,
 ) -> anyhow::Result<Consumer> {
-    let decodable = decode.filter(|c| super::decoding::decoder_description(c).is_some());
+    let decodable = decode.filter(|c| crate::decoding::decoder_description(c).is_some());
     let sink = match decodable {
-        Some(codec) => super::decoding::decoding_branch(
+        Some(codec) => crate::decoding::decoding_branch(
             pipeline,
             codec,
             counter.joined_decoding.clone(),

@@ -198,7 +198,7 @@ fn build(counter: Arc<Counter>, decode: bool) -> anyhow::Result<(gst::Pipeline, 
         // Counted as it enters the sink, or the decoding branch (see its module).
         let decoding = (decode && depay != "fakesink")
             .then(|| {
-                crate::endpoint_bench::decoding::decoding_branch(
+                crate::decoding::decoding_branch(
                     &pipeline,
                     &encoding,
                     counter.started_decoding.clone(),
