@@ -51,13 +51,7 @@ impl Fuse {
 
     /// Asks the source upstream for a keyframe (with its parameter sets).
     pub fn request_keyframe(&self) {
-        let event = gst::event::CustomUpstream::builder(
-            gst::Structure::builder("GstForceKeyUnit")
-                .field("all-headers", true)
-                .build(),
-        )
-        .build();
-        self.imp().sink.push_event(event);
+        self.imp().sink.push_event(super::media::keyframe_request());
     }
 
     /// Passes buffers only while `gate` is open (a direct branch; see [`super::gate`]).

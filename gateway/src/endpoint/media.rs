@@ -248,13 +248,7 @@ impl Published {
             .request_pad_simple("src_%u")
             .ok_or_else(|| anyhow::anyhow!("the tee gave no src pad"))?;
         tee_pad.link(&branch_head.static_pad("sink").unwrap())?;
-        let event = gst::event::CustomUpstream::builder(
-            gst::Structure::builder("GstForceKeyUnit")
-                .field("all-headers", true)
-                .build(),
-        )
-        .build();
-        tee_pad.send_event(event);
+        tee_pad.send_event(keyframe_request());
         self.count(index, 1);
         Ok(tee_pad)
     }
@@ -297,6 +291,17 @@ impl Published {
             }
         }
     }
+}
+
+/// The upstream event that asks a source for a keyframe with its parameter sets (an encoder
+/// makes one; the camera relay asks the camera).
+pub fn keyframe_request() -> gst::Event {
+    gst::event::CustomUpstream::builder(
+        gst::Structure::builder("GstForceKeyUnit")
+            .field("all-headers", true)
+            .build(),
+    )
+    .build()
 }
 
 /// Sets `element` to NULL without letting a hang block the caller. webrtcbin 1.22 has known
